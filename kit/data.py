@@ -32,7 +32,7 @@ class DataError(ValueError):
 
 
 def _examples(items, limit: int = 10) -> str:
-    items = list(items)
+    items = [str(i) for i in items]  # plain str: numpy scalars would print as np.str_(...)
     more = f" ... ({len(items)} in all)" if len(items) > limit else f" ({len(items)})"
     return f"{items[:limit]}{more}"
 

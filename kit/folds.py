@@ -80,11 +80,11 @@ def _check_matches(folds: pd.DataFrame, comp: Competition, n_folds: int, path: P
     labels = folds[comp.classes].to_numpy()
     differs = comp.train_ids[(labels != comp.Y).any(axis=1)]
     if len(differs):
-        raise DataError(f"{path}: labels differ from {comp.root / 'train.csv'} at ids {list(differs[:10])} "
+        raise DataError(f"{path}: labels differ from {comp.root / 'train.csv'} at ids {differs[:10].tolist()} "
                         f"({len(differs)} rows)")
     outside = ~folds[FOLD].isin(range(n_folds))
     if outside.any():
-        raise DataError(f"{path}: fold values outside 0..{n_folds - 1} at ids {list(ids[outside][:10])}")
+        raise DataError(f"{path}: fold values outside 0..{n_folds - 1} at ids {ids[outside][:10].tolist()}")
 
 
 def get_or_create_folds(comp: Competition, n_folds: int, seed: int, folds_dir: str | Path) -> Path:
