@@ -1,0 +1,1 @@
+"""kit: a Kaggle-style competition kit for image classification with ensembling."""

@@ -1,0 +1,157 @@
+"""The one training config: a dataclass, its JSON file form, and the argparse flags derived from it.
+
+`None` means "the library default" (timm's drop rates, the task's default metric, AMP/channels_last on
+CUDA only). Unknown keys in a config file are rejected, so a typo never silently does nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+
+
+def _f(default, help: str, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    # data and folds
+    data: str | None = _f(None, "competition folder (default: the embedded bccd data)")
+    id_col: str | None = _f(None, "id column (default: detected)")
+    label_col: str | None = _f(None, "label column: space-separated multi-label or single label")
+    label_cols: list[str] | None = _f(None, "one-hot label columns", nargs="+")
+    path_col: str | None = _f(None, "image path column (default: images/<id>.<ext>)")
+    group_col: str | None = _f(None, "rows of a group never split across folds")
+    task: str | None = _f(None, "multilabel or multiclass (default: inferred)",
+                          choices=["multilabel", "multiclass"])
+    folds: int = _f(5, "number of folds")
+    seed: int = _f(42, "seed of folds, augmentation, sampling and initialisation")
+    # model
+    model: str = _f("efficientnet_b0", "any timm model name")
+    pretrained: bool = _f(False, "timm hub weights (needs internet)")
+    weights: str | None = _f(None, "local weights file: a timm/torch state dict or a kit checkpoint")
+    drop_rate: float | None = _f(None, "classifier dropout (default: timm's)")
+    drop_path_rate: float | None = _f(None, "stochastic depth (default: timm's)")
+    img_size: int = _f(128, "square input size; images are decoded and resized once into a cache")
+    # optimisation
+    epochs: int = _f(15, "maximum epochs per fold")
+    batch_size: int = _f(32, "training batch size")
+    opt: str = _f("adamw", "optimizer: adamw or lion (any timm optimizer name works)")
+    lr: float = _f(2e-3, "peak learning rate")
+    weight_decay: float = _f(0.05, "decoupled weight decay")
+    warmup_epochs: int = _f(1, "linear warmup epochs before the cosine decay")
+    min_lr: float = _f(1e-5, "learning rate at the end of the cosine")
+    label_smoothing: float = _f(0.0, "label smoothing (BCE targets move toward 0.5, CE toward uniform)")
+    ema_decay: float | None = _f(None, "keep an EMA of the weights with this decay and validate it")
+    freeze_epochs: int = _f(0, "train only the classifier head for this many epochs first")
+    patience: int = _f(5, "early stopping: epochs without improvement of the metric")
+    metric: str | None = _f(None, "validation metric for early stopping (default: auc / macro_f1)",
+                            choices=["auc", "macro_f1", "log_loss", "accuracy"])
+    # imbalance and augmentation
+    balance: str = _f("none", "imbalance handling",
+                      choices=["none", "class-weight", "sampler", "selective"])
+    balance_target: str = _f("uniform", "selective target: uniform, train, or a number mixing them")
+    mixup: float = _f(0.0, "mixup alpha (0 = off)")
+    aug: str = _f("medium", "augmentation strength", choices=["none", "light", "medium", "strong"])
+    tta: bool = _f(True, "average predictions over horizontal and vertical flips")
+    # runtime (no effect on results except through numerics)
+    device: str | None = _f(None, "cuda / cpu / mps (default: cuda when available)")
+    amp: bool | None = _f(None, "mixed precision (default: on CUDA)")
+    channels_last: bool | None = _f(None, "channels_last memory format (default: on CUDA)")
+    num_workers: int | None = _f(None, "data loader workers (default: 2 on CUDA, 0 on CPU)")
+    eval_batch_size: int | None = _f(None, "inference batch size (default: 4x batch size)")
+    cache_dir: str = _f("~/.cache/kit", "where decoded, resized images are cached")
+    # outputs
+    name: str | None = _f(None, "run name, the folder under oof/ (default: the model name)")
+    oof_dir: str = _f("oof", "where runs are written")
+    folds_dir: str = _f("folds", "where folds files are written and reused")
+
+    @property
+    def run_name(self) -> str:
+        return self.name or self.model.replace("/", "_")
+
+
+def config_from_dict(values: dict) -> TrainConfig:
+    """Build a config; unknown keys are an error that names them."""
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+    return TrainConfig(**values)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"config file {path}: {err}") from err
+    try:
+        return config_from_dict(values)
+    except ValueError as err:
+        raise ValueError(f"config file {path}: {err}") from err
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)
+
+
+def _scalar_type(tp):
+    """str | None -> str ; list[str] | None -> str (nargs handles the list)."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+    inner = args[0]
+    return typing.get_args(inner)[0] if typing.get_origin(inner) is list else inner
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One `--flag-name` per config field. Every default is None so that only the flags the user typed
+    override a `--config` file."""
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = _scalar_type(hints[f.name])
+        extra = {k: v for k, v in f.metadata.items() if k != "help"}
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f.metadata["help"])
+        else:
+            parser.add_argument(flag, type=kind, default=None, help=f.metadata["help"], **extra)
+
+
+def resolve_config(args: argparse.Namespace, config_file: str | None = None) -> TrainConfig:
+    """Defaults <- config file <- flags typed on the command line."""
+    values = config_to_dict(load_config(config_file)) if config_file else {}
+    for f in fields(TrainConfig):
+        typed = getattr(args, f.name, None)
+        if typed is not None:
+            values[f.name] = typed
+    cfg = config_from_dict(values)
+    validate_config(cfg)
+    return cfg
+
+
+def validate_config(cfg: TrainConfig) -> None:
+    problems = []
+    if cfg.folds < 2:
+        problems.append(f"folds must be >= 2 (got {cfg.folds})")
+    for name in ("epochs", "batch_size", "img_size"):
+        if getattr(cfg, name) < 1:
+            problems.append(f"{name} must be >= 1 (got {getattr(cfg, name)})")
+    if cfg.balance_target not in ("uniform", "train"):
+        try:
+            if not 0.0 <= float(cfg.balance_target) <= 1.0:
+                raise ValueError
+        except ValueError:
+            problems.append(f"balance_target must be uniform, train or a number in [0, 1] "
+                            f"(got {cfg.balance_target!r})")
+    if cfg.freeze_epochs >= cfg.epochs and cfg.freeze_epochs > 0:
+        problems.append(f"freeze_epochs ({cfg.freeze_epochs}) must be < epochs ({cfg.epochs})")
+    if problems:
+        raise ValueError("invalid config: " + "; ".join(problems))
+
+
+def default_of(name: str):
+    f = next(f for f in fields(TrainConfig) if f.name == name)
+    return None if f.default is MISSING else f.default

@@ -1,0 +1,157 @@
+"""Cross-validation of one model: data -> folds -> one `train_fold` per fold -> the run folder.
+
+Folds are trained independently (`folds_to_run`), possibly by several processes; the run's `oof.csv`,
+`test.csv`, `summary.csv` and `scores.json` are assembled as soon as every fold has finished.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kit import metrics
+from kit.cache import cached_images
+from kit.config import TrainConfig
+from kit.data import EMBEDDED_DATA, Competition, load_competition
+from kit.folds import get_or_create_folds
+from kit.runs import FOLD, ID, check_coverage, file_sha256, read_folds, read_json, write_csv, write_json
+from kit.runtime import resolve_runtime
+from kit.train import FoldData, train_fold
+
+# config keys that change speed, not results: processes sharing a run may differ in them
+RUNTIME_KEYS = {"device", "amp", "channels_last", "num_workers", "eval_batch_size", "cache_dir"}
+
+
+class RunError(RuntimeError):
+    pass
+
+
+def load_data(cfg: TrainConfig) -> Competition:
+    return load_competition(cfg.data or EMBEDDED_DATA, id_col=cfg.id_col, label_col=cfg.label_col,
+                            label_cols=cfg.label_cols, path_col=cfg.path_col, group_col=cfg.group_col,
+                            task=cfg.task)
+
+
+def run_description(cfg: TrainConfig, comp: Competition, folds_path: Path) -> dict:
+    return {"kind": "run", "name": cfg.run_name, "task": comp.task, "classes": comp.classes,
+            "data": comp.describe(), "folds_file": str(folds_path), "folds_sha256": file_sha256(folds_path),
+            "train": asdict(cfg)}
+
+
+def claim_run_dir(run_dir: Path, description: dict, overwrite: bool) -> None:
+    """Refuse to mix a run with a different config, or to redo a finished one, unless told to."""
+    if run_dir.exists() and overwrite:
+        shutil.rmtree(run_dir)
+    config_path = run_dir / "config.json"
+    if config_path.exists():
+        old = read_json(config_path)
+        differing = sorted(k for k in set(old.get("train", {})) | set(description["train"])
+                           if k not in RUNTIME_KEYS and old["train"].get(k) != description["train"].get(k))
+        if old.get("folds_sha256") != description["folds_sha256"]:
+            differing.append("folds_file")
+        if differing:
+            raise RunError(f"{run_dir} holds a run with another config (differs in {differing}); "
+                           f"pick another --name or pass --overwrite")
+        if (run_dir / "oof.csv").exists():
+            raise RunError(f"{run_dir} is a finished run; pass --overwrite to train it again")
+    write_json(description, config_path)
+
+
+def fold_is_done(run_dir: Path, fold: int) -> bool:
+    return (run_dir / f"fold{fold}" / "oof.csv").exists()
+
+
+def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool = False,
+           overwrite: bool = False, quiet: bool = False, on_epoch=None, log=print) -> dict | None:
+    """Train the requested folds (default all) of `cfg`; returns the run's scores once every fold exists.
+
+    `on_epoch(fold, epoch, score)` is forwarded to the training loop (Optuna pruning)."""
+    # --- validate everything before any training: data, folds, run folder, interrupted folds
+    comp = load_data(cfg)
+    folds_path = get_or_create_folds(comp, cfg.folds, cfg.seed, Path(cfg.folds_dir))
+    folds = read_folds(folds_path)
+    run_dir = Path(cfg.oof_dir) / cfg.run_name
+    todo = list(range(cfg.folds)) if folds_to_run is None else list(folds_to_run)
+    bad = [k for k in todo if not 0 <= k < cfg.folds]
+    if bad:
+        raise RunError(f"--fold {bad} out of range: the run has folds 0..{cfg.folds - 1}")
+    claim_run_dir(run_dir, run_description(cfg, comp, folds_path), overwrite)
+    interrupted = [k for k in todo if (run_dir / f"fold{k}" / "last.pt").exists() and not fold_is_done(run_dir, k)]
+    if interrupted and not resume:
+        raise RunError(f"{run_dir}: folds {interrupted} were interrupted; pass --resume to continue them "
+                       f"or --overwrite to start the run again")
+
+    # --- decode + resize once, shared by every fold (and every later run at this size)
+    images = cached_images(comp.train_paths, cfg.img_size, cfg.cache_dir, log=log)
+    test_images = cached_images(comp.test_paths, cfg.img_size, cfg.cache_dir, log=log) \
+        if comp.test_paths else None
+    runtime = resolve_runtime(cfg.device, cfg.amp, cfg.channels_last, cfg.num_workers)
+    fold_of = folds.set_index(ID).loc[comp.train_ids, FOLD].to_numpy()
+
+    for k in todo:
+        if fold_is_done(run_dir, k):
+            log(f"fold {k}: already finished, skipped")
+            continue
+        data = FoldData(k, comp.task, images, comp.Y, np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k),
+                        test_images)
+        result = train_fold(cfg, data, runtime, run_dir / f"fold{k}", resume, quiet=quiet, log=log,
+                            on_epoch=None if on_epoch is None else lambda e, s, k=k: on_epoch(k, e, s))
+        write_fold_outputs(run_dir / f"fold{k}", k, comp, data.valid_rows, result)
+        log(f"fold {k}: best {cfg.metric or metrics.DEFAULT_METRIC[comp.task]} {result.best_score:.4f} "
+            f"at epoch {result.best_epoch}")
+    if all(fold_is_done(run_dir, k) for k in range(cfg.folds)):
+        return assemble_run(run_dir, cfg.folds, comp, folds, log=log)
+    log(f"{run_dir}: folds {[k for k in range(cfg.folds) if not fold_is_done(run_dir, k)]} still to run")
+    return None
+
+
+def write_fold_outputs(fold_dir: Path, fold: int, comp: Competition, valid_rows: np.ndarray, result) -> None:
+    """Fold predictions, then its summary; `oof.csv` last, since its presence marks the fold finished."""
+    if result.test_probs is not None:
+        write_csv(prediction_frame(comp.test_ids, result.test_probs, comp.classes), fold_dir / "test.csv")
+    write_csv(pd.DataFrame(result.history), fold_dir / "summary.csv")
+    oof = prediction_frame(comp.train_ids[valid_rows], result.valid_probs, comp.classes)
+    oof.insert(1, FOLD, fold)
+    write_csv(oof, fold_dir / "oof.csv")
+    (fold_dir / "last.pt").unlink(missing_ok=True)  # resume state is dead weight once the fold is done
+
+
+def prediction_frame(ids, probs: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(probs, columns=classes)
+    frame.insert(0, ID, np.asarray(ids, dtype=str))
+    return frame
+
+
+def assemble_run(run_dir: Path, n_folds: int, comp: Competition, folds: pd.DataFrame, log=print) -> dict:
+    """Merge the folds into `oof.csv` (checked: every train row once), `test.csv` (fold mean) and scores."""
+    fold_dirs = [run_dir / f"fold{k}" for k in range(n_folds)]
+    oof = pd.concat([pd.read_csv(d / "oof.csv", dtype={ID: str}) for d in fold_dirs], ignore_index=True)
+    check_coverage(oof[ID], folds[ID], f"{run_dir}/fold*/oof.csv vs folds file")
+    oof = oof.set_index(ID).loc[folds[ID]].reset_index()
+    Y = folds[comp.classes].to_numpy(dtype=np.float64)
+    P = oof[comp.classes].to_numpy(dtype=np.float64)
+    scores = {"overall": metrics.all_scores(Y, P, comp.task), "folds": {}}
+    for k in range(n_folds):
+        mask = oof[FOLD].to_numpy() == k
+        scores["folds"][str(k)] = metrics.all_scores(Y[mask], P[mask], comp.task)
+    if (fold_dirs[0] / "test.csv").exists():
+        tests = [pd.read_csv(d / "test.csv", dtype={ID: str}) for d in fold_dirs]
+        mean = np.mean([t[comp.classes].to_numpy() for t in tests], axis=0)
+        write_csv(prediction_frame(tests[0][ID], mean, comp.classes), run_dir / "test.csv")
+    write_csv(pd.concat([pd.read_csv(d / "summary.csv") for d in fold_dirs]), run_dir / "summary.csv")
+    write_json(scores, run_dir / "scores.json")
+    write_csv(oof, run_dir / "oof.csv")  # last: its presence marks the run complete
+    log(format_scores(run_dir.name, scores))
+    return scores
+
+
+def format_scores(name: str, scores: dict) -> str:
+    names = list(scores["overall"])
+    lines = [f"{name}: OOF scores", "  fold  " + "  ".join(f"{n:>9}" for n in names)]
+    for k, s in scores["folds"].items():
+        lines.append(f"  {k:>4}  " + "  ".join(f"{s[n]:9.4f}" for n in names))
+    lines.append("   all  " + "  ".join(f"{scores['overall'][n]:9.4f}" for n in names))
+    return "\n".join(lines)

@@ -1,0 +1,39 @@
+"""python -m kit.cv --model efficientnet_b0 --folds 5 : cross-validate one timm backbone.
+
+Writes oof/<run>/ (config.json, oof.csv, test.csv, summary.csv, scores.json, fold<k>/best.pt).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kit.config import add_config_flags, resolve_config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m kit.cv", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="a JSON config file (e.g. tune/<study>.json); flags override it")
+    parser.add_argument("--fold", type=int, nargs="+", help="run only these folds (merge happens when all exist)")
+    parser.add_argument("--resume", action="store_true", help="continue interrupted folds from their last epoch")
+    parser.add_argument("--overwrite", action="store_true", help="delete an existing run of the same name first")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    add_config_flags(parser)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from kit.crossval import RunError, run_cv  # heavy imports (torch) after argparse's --help
+    try:
+        cfg = resolve_config(args, args.config)
+        run_cv(cfg, folds_to_run=args.fold, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
+               log=(lambda *a, **k: None) if args.quiet else print)
+    except (ValueError, FileNotFoundError, RunError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

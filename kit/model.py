@@ -1,0 +1,76 @@
+"""Models come from timm (any timm name); this adds local weight files and head-only freezing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+
+def create_model(name: str, num_classes: int, pretrained: bool = False, weights: str | None = None,
+                 drop_rate: float | None = None, drop_path_rate: float | None = None,
+                 log=print) -> nn.Module:
+    """timm.create_model with our head size; `weights` loads a local file on top (offline notebooks,
+    or fine-tuning from an earlier kit run on other data)."""
+    kwargs = {k: v for k, v in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)) if v is not None}
+    try:
+        model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, **kwargs)
+    except RuntimeError as err:
+        if "Unknown model" in str(err):
+            raise ValueError(f"{err}; list names with timm.list_models()") from err
+        raise
+    if weights:
+        load_weights(model, weights, log=log)
+    return model
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A plain state dict (.pth/.pt/.bin), a safetensors file, or a kit checkpoint (key `model`)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    for key in ("model", "state_dict", "model_state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict):
+        raise ValueError(f"weights file {path}: expected a state dict, got {type(state).__name__}")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_weights(model: nn.Module, path: str | Path, log=print) -> tuple[list[str], list[str]]:
+    """Load every tensor whose name and shape match; a classifier of another class count is skipped.
+    Returns (skipped, missing) names. Loading nothing at all is an error: it means the wrong model."""
+    state = read_state_dict(path)
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(set(state) - set(usable))
+    missing = sorted(set(own) - set(usable))
+    if not usable:
+        raise ValueError(f"weights file {path}: no tensor matches the model by name and shape "
+                         f"(first keys: {list(state)[:5]})")
+    model.load_state_dict(usable, strict=False)
+    log(f"loaded {len(usable)}/{len(own)} tensors from {path}"
+        + (f"; skipped {len(skipped)} (e.g. {skipped[:3]})" if skipped else "")
+        + (f"; {len(missing)} left at init (e.g. {missing[:3]})" if missing else ""))
+    return skipped, missing
+
+
+def set_backbone_trainable(model: nn.Module, trainable: bool) -> None:
+    """Freeze or unfreeze everything but the classifier head."""
+    head = {id(p) for p in model.get_classifier().parameters()}
+    for p in model.parameters():
+        p.requires_grad_(trainable or id(p) in head)
+
+
+def normalisation(model: nn.Module, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean/std the architecture expects (ImageNet stats unless its pretrained config says otherwise)."""
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    mean = torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406)), device=device).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.get("std", (0.229, 0.224, 0.225)), device=device).view(1, 3, 1, 1)
+    return mean, std
