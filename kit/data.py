@@ -25,6 +25,7 @@ SINGLE_LABEL_CANDIDATES = ("label", "class", "target")
 PATH_CANDIDATES = ("path", "image_path", "filepath", "file_path", "filename")
 RESERVED_CLASS_NAMES = ("id", "fold")  # column names of the OOF files
 SPACE, SINGLE, ONEHOT = "space", "single", "onehot"
+ONEHOT_VALUES = ("0", "1", "0.0", "1.0")
 
 
 class DataError(ValueError):
@@ -102,7 +103,7 @@ def _detect_layout(df, path, id_col, path_col, group_col, label_col, label_cols)
         if found:
             return SINGLE, [found[0]]
         rest = [c for c in df.columns if c not in (id_col, path_col, group_col)]
-        if rest and all(df[c].str.strip().isin(["0", "1"]).all() for c in rest):
+        if rest and all(df[c].str.strip().isin(ONEHOT_VALUES).all() for c in rest):
             return ONEHOT, rest
         raise DataError(f"{path}: cannot tell the label column(s) among {list(df.columns)}: no `labels`/"
                         f"`label` column and the other columns are not all 0/1; pass label_col= or label_cols=")
@@ -115,11 +116,12 @@ def _detect_layout(df, path, id_col, path_col, group_col, label_col, label_cols)
 def _label_matrix(df, ids, path, layout, label_cols) -> tuple[list[str], np.ndarray]:
     if layout == ONEHOT:
         cells = df[label_cols].apply(lambda col: col.str.strip())
-        bad = ~cells.isin(["0", "1", "0.0", "1.0"])
+        bad = ~cells.isin(ONEHOT_VALUES)
         if bad.to_numpy().any():
             rows = np.flatnonzero(bad.to_numpy().any(axis=1))
             cols = [c for c in label_cols if bad[c].any()]
-            raise DataError(f"{path}: one-hot columns {cols} hold values other than 0/1 at ids {_examples(ids[rows])}")
+            raise DataError(f"{path}: one-hot columns {cols} hold values other than 0/1 at ids "
+                            f"{_examples(ids[rows])}")
         return list(label_cols), cells.astype(float).to_numpy(dtype=np.float32)
     cells = df[label_cols[0]].str.strip()
     row_labels = [c.split() if layout == SPACE else ([c] if c else []) for c in cells]
