@@ -62,16 +62,16 @@ def target_rates(Y_train: np.ndarray, target: str | float, task: str) -> np.ndar
     Multi-label: the wanted positive rate of each label; multi-class: each class's wanted share of a batch.
     "uniform" -> 0.5 per label / equal shares; "train" -> the training prevalence; a number a in [0, 1] ->
     a * uniform + (1 - a) * train (a = 0.5 moves half way from the natural rate to balance).
-    Classes without a training positive always get 0 (no reweighting; they never occur in a batch), and so
-    do multi-label labels that are positive in every row get 1. Multi-class shares are renormalised to sum 1.
+    Labels whose training rate is 0 or 1 keep it as their target (no reweighting: a batch can never hold
+    both of their sides); multi-class shares are renormalised to sum 1 (absent classes get 0).
     """
     Y = _label_matrix(Y_train, task)
-    if isinstance(target, str) and target not in ("uniform", "train"):
-        try:
-            target = float(target)
-        except ValueError:
-            raise BalanceError(f"target must be 'uniform', 'train' or a number in [0, 1], got {target!r}")
-    if not isinstance(target, str) and not 0 <= float(target) <= 1:
+    named = {"uniform": 1.0, "train": 0.0}
+    try:
+        a = named[target] if isinstance(target, str) and target in named else float(target)
+    except (TypeError, ValueError):
+        raise BalanceError(f"target must be 'uniform', 'train' or a number in [0, 1], got {target!r}") from None
+    if not 0 <= a <= 1:
         raise BalanceError(f"a numeric target is the weight of 'uniform' and must be in [0, 1], got {target}")
     prevalence = Y.mean(axis=0)
     present = prevalence > 0
@@ -79,15 +79,17 @@ def target_rates(Y_train: np.ndarray, target: str | float, task: str) -> np.ndar
         uniform = present / present.sum()
     else:
         uniform = np.where(present & (prevalence < 1), 0.5, prevalence)
-    a = {"uniform": 1.0, "train": 0.0}.get(target, target) if isinstance(target, str) else float(target)
     rates = a * uniform + (1 - a) * prevalence
     return rates / rates.sum() if task == MULTICLASS else rates
 
 
+def _home(generator: torch.Generator | None) -> torch.device:
+    """Draw on the generator's own device, then move: a CPU generator works for CUDA batches."""
+    return generator.device if generator is not None else torch.device("cpu")
+
+
 def _uniform(shape: tuple, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """U(0,1) draws made on the generator's own device, then moved (a CPU generator works for CUDA batches)."""
-    where = generator.device if generator is not None else torch.device("cpu")
-    return torch.rand(shape, generator=generator, device=where).to(device)
+    return torch.rand(shape, generator=generator, device=_home(generator)).to(device)
 
 
 def _rank_in_sorted(keys: torch.Tensor) -> torch.Tensor:
@@ -207,14 +209,12 @@ def _beta(alpha: float, generator: torch.Generator | None) -> float:
     """One Beta(alpha, alpha) draw seeded from the torch generator (torch's Beta takes no generator)."""
     if alpha <= 0:
         raise BalanceError(f"mixup/cutmix alpha must be > 0, got {alpha}")
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator,
-                             device=generator.device if generator is not None else "cpu"))
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=_home(generator)))
     return float(np.random.default_rng(seed).beta(alpha, alpha))
 
 
 def _permutation(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    where = generator.device if generator is not None else torch.device("cpu")
-    return torch.randperm(n, generator=generator, device=where).to(device)
+    return torch.randperm(n, generator=generator, device=_home(generator)).to(device)
 
 
 def mixup_batch(x: torch.Tensor, Y: torch.Tensor, alpha: float,
