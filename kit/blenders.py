@@ -1,0 +1,289 @@
+"""Blenders: scikit-learn style estimators that combine several runs' (n, C) probability matrices.
+
+Every blender takes `fit(P_list, Y, folds)` — one OOF matrix per run, the (n, C) 0/1 labels, the fold of
+every row — and exposes `oof_`, the blend's honest out-of-fold predictions: a method with parameters
+(`weights`, `hill`, `stack`) is refitted once per fold on the other folds' rows and predicts the held-out
+fold, exactly like the level-1 models, so the blend's OOF score is never in-sample optimistic. The
+parameters used for test (`predict`) are then fitted on all rows (one model, not an average of K).
+
+Default method: `weights`. Its objective (log loss of a convex combination of probabilities) is convex in
+the weights, so SLSQP finds the global optimum deterministically, and a smooth proper score leaves the
+hard-decision metric to the per-class thresholds tuned afterwards. `hill` greedily optimises the noisy
+hard-decision metric itself, which overfits a few hundred OOF rows more easily.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.base import BaseEstimator, clone
+from sklearn.linear_model import LogisticRegression
+
+from kit.metrics import DEFAULT_METRIC, EPS, GREATER_IS_BETTER, MULTICLASS, MULTILABEL, is_better, score
+
+DEFAULT_METHOD = "weights"
+
+
+def as_stack(P_list) -> np.ndarray:
+    """List of R (n, C) matrices -> (R, n, C) array, with shape checks."""
+    if len(P_list) == 0:
+        raise ValueError("need at least one prediction matrix to blend")
+    shapes = {np.shape(P) for P in P_list}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"every prediction matrix must have the same (n, C) shape; got {sorted(shapes)}")
+    return np.stack([np.asarray(P, dtype=np.float64) for P in P_list])
+
+
+class _Blender(BaseEstimator):
+    """Shared fit/predict: per-fold refits for honest `oof_`, then one fit on all rows for `predict`."""
+    per_fold = True  # False for parameter-free methods: their OOF is just the combination of the OOFs
+
+    def fit(self, P_list, Y, folds):
+        P, Y, folds = as_stack(P_list), np.asarray(Y, dtype=np.float64), np.asarray(folds)
+        if Y.shape != P.shape[1:] or folds.shape != (P.shape[1],):
+            raise ValueError(f"labels {Y.shape} / folds {folds.shape} do not match predictions {P.shape[1:]}")
+        if self.task not in (MULTILABEL, MULTICLASS):
+            raise ValueError(f"unknown task {self.task!r}")
+        self.n_runs_ = len(P)
+        self.fold_weights_ = {}
+        if self.per_fold and len(np.unique(folds)) > 1:
+            self.oof_ = np.empty(P.shape[1:])
+            for k in np.unique(folds):
+                held = folds == k
+                part = clone(self)._fit_all(P[:, ~held], Y[~held])
+                self.oof_[held] = part._combine(P[:, held])
+                self.fold_weights_[int(k)] = part.weights_
+            self._fit_all(P, Y)
+        else:
+            self._fit_all(P, Y)
+            self.oof_ = self._combine(P)
+        return self
+
+    def predict(self, P_list) -> np.ndarray:
+        if not hasattr(self, "weights_"):
+            raise ValueError(f"{type(self).__name__} is not fitted yet; call fit first")
+        P = as_stack(P_list)
+        if len(P) != self.n_runs_:
+            raise ValueError(f"fitted on {self.n_runs_} runs, got {len(P)}")
+        return self._combine(P)
+
+    def _combine(self, P: np.ndarray) -> np.ndarray:
+        return np.tensordot(self.weights_, P, axes=1)
+
+
+class MeanBlender(_Blender):
+    """Plain average of the runs' probabilities (no parameters)."""
+    per_fold = False
+
+    def __init__(self, task: str = MULTILABEL):
+        self.task = task
+
+    def _fit_all(self, P, Y):
+        self.weights_ = np.full(len(P), 1 / len(P))
+        return self
+
+
+class RankBlender(_Blender):
+    """Average of per-class ranks, each scaled to [0, 1] (parameter-free; fit only stores the references).
+
+    A prediction's rank is its position in that run's OOF distribution for the class (mid-rank / n, the
+    empirical CDF). Test predictions are ranked against the same OOF distribution, not within test, so
+    OOF and test land on one scale and thresholds tuned on the blend's OOF transfer to its test. For
+    multi-class tasks the rows are renormalised to sum to 1; the argmax of per-class ranks is not calibrated
+    across classes, so prefer `mean`, `weights` or `stack` there.
+    """
+    per_fold = False
+
+    def __init__(self, task: str = MULTILABEL):
+        self.task = task
+
+    def _fit_all(self, P, Y):
+        self.weights_ = np.full(len(P), 1 / len(P))
+        self.references_ = np.sort(P, axis=1)  # (R, n, C), sorted along rows
+        return self
+
+    def _combine(self, P):
+        ref = self.references_
+        ranks = np.empty_like(P)
+        for r in range(P.shape[0]):
+            for c in range(P.shape[2]):
+                low = np.searchsorted(ref[r, :, c], P[r, :, c], side="left")
+                high = np.searchsorted(ref[r, :, c], P[r, :, c], side="right")
+                ranks[r, :, c] = (low + high) / (2 * ref.shape[1])
+        out = np.tensordot(self.weights_, ranks, axes=1)
+        if self.task == MULTICLASS:
+            out = out / np.maximum(out.sum(axis=1, keepdims=True), EPS)
+        return out
+
+
+def _log_loss_and_grad(w, P, Y, task):
+    """Log loss of sum_r w_r P_r and its gradient in w (the blend is a convex combination)."""
+    B = np.clip(np.tensordot(w, P, axes=1), EPS, 1 - EPS)
+    if task == MULTICLASS:
+        loss = -np.mean(np.sum(Y * np.log(B), axis=1))
+        grad = -np.array([np.mean(np.sum(Y * Pr / B, axis=1)) for Pr in P])
+    else:
+        loss = -np.mean(Y * np.log(B) + (1 - Y) * np.log(1 - B))
+        grad = -np.array([np.mean(Y * Pr / B - (1 - Y) * Pr / (1 - B)) for Pr in P])
+    return loss, grad
+
+
+class WeightsBlender(_Blender):
+    """Non-negative weights summing to 1 that minimise the OOF log loss of the weighted average (SLSQP)."""
+
+    def __init__(self, task: str = MULTILABEL, max_iter: int = 200):
+        self.task = task
+        self.max_iter = max_iter
+
+    def _fit_all(self, P, Y):
+        R = len(P)
+        if R == 1:
+            self.weights_ = np.ones(1)
+            return self
+        result = minimize(_log_loss_and_grad, np.full(R, 1 / R), args=(P, Y, self.task), jac=True,
+                          method="SLSQP", bounds=[(0, 1)] * R,
+                          constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones(R)}],
+                          options={"maxiter": self.max_iter, "ftol": 1e-10})
+        w = np.clip(result.x, 0, None)  # SLSQP may step a hair below a bound
+        self.weights_ = w / w.sum()
+        self.loss_ = float(result.fun)
+        return self
+
+
+def _greedy_selection(P, Y, task, metric, n_init, max_iter, candidates):
+    """Caruana ensemble selection with replacement among `candidates`; returns counts per run."""
+    singles = {r: score(metric, Y, P[r], task) for r in candidates}
+    order = sorted(candidates, key=lambda r: singles[r], reverse=GREATER_IS_BETTER[metric])
+    counts = np.zeros(len(P))
+    counts[order[:max(1, n_init)]] = 1
+    total = np.tensordot(counts, P, axes=1)
+    best = score(metric, Y, total / counts.sum(), task)
+    for _ in range(max_iter):
+        step_best, step_run = best, None
+        for r in candidates:
+            s = score(metric, Y, (total + P[r]) / (counts.sum() + 1), task)
+            if is_better(metric, s, step_best):
+                step_best, step_run = s, r
+        if step_run is None:  # no addition improves the metric: stop
+            break
+        counts[step_run] += 1
+        total += P[step_run]
+        best = step_best
+    return counts, best
+
+
+class HillBlender(_Blender):
+    """Caruana ensemble selection with replacement, hill-climbing the task metric on OOF.
+
+    Starts from the best `n_init` runs, then greedily adds (with replacement) the run whose addition most
+    improves `metric`, stopping when nothing improves it or after `max_iter` additions. With `n_bags` > 0
+    the selection is repeated on random subsets of `bag_fraction` of the runs and the counts are summed.
+    `weights_` = selection counts normalised; `score_` = the in-sample metric of the final selection,
+    `single_scores_` = each run's metric on the same rows.
+    """
+
+    def __init__(self, task: str = MULTILABEL, metric: str | None = None, n_init: int = 1,
+                 max_iter: int = 100, n_bags: int = 0, bag_fraction: float = 0.5, seed: int = 0):
+        self.task = task
+        self.metric = metric
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.n_bags = n_bags
+        self.bag_fraction = bag_fraction
+        self.seed = seed
+
+    def _fit_all(self, P, Y):
+        metric = self.metric or DEFAULT_METRIC[self.task]
+        R = len(P)
+        counts = np.zeros(R)
+        if self.n_bags > 0:
+            rng = np.random.default_rng(self.seed)
+            size = max(1, int(np.ceil(self.bag_fraction * R)))
+            for _ in range(self.n_bags):
+                bag = sorted(rng.choice(R, size=size, replace=False).tolist())
+                c, _ = _greedy_selection(P, Y, self.task, metric, self.n_init, self.max_iter, bag)
+                counts += c / c.sum()
+        else:
+            counts, _ = _greedy_selection(P, Y, self.task, metric, self.n_init, self.max_iter, list(range(R)))
+        self.counts_ = counts
+        self.weights_ = counts / counts.sum()
+        self.single_scores_ = np.array([score(metric, Y, P[r], self.task) for r in range(R)])
+        self.score_ = score(metric, Y, self._combine(P), self.task)
+        return self
+
+
+def _logits(P: np.ndarray, task: str) -> np.ndarray:
+    P = np.clip(P, 1e-6, 1 - 1e-6)
+    return np.log(P) if task == MULTICLASS else np.log(P / (1 - P))
+
+
+class StackBlender(_Blender):
+    """A level-2 model on the runs' logits, trained across the same folds as the runs.
+
+    Multi-label: one binary model per class on the R runs' logits of that class. Multi-class: one
+    multinomial model on all R x C log-probabilities. `estimator` (default LogisticRegression(C=C)) is
+    cloned per class / per fold. A class whose training rows are all one label gets the plain mean of the
+    runs' probabilities instead (nothing to learn); a multi-class class absent from the training rows gets
+    probability 0. `coef_` is (C, R) for multi-label, (C, R*C) for multi-class; `weights_` is uniform.
+    """
+
+    def __init__(self, task: str = MULTILABEL, C: float = 1.0, estimator=None):
+        self.task = task
+        self.C = C
+        self.estimator = estimator
+
+    def _new_model(self):
+        return clone(self.estimator) if self.estimator is not None else LogisticRegression(C=self.C, solver="newton-cholesky", max_iter=1000)
+
+    def _fit_all(self, P, Y):
+        R, n, C = P.shape
+        self.weights_ = np.full(R, 1 / R)
+        X = _logits(P, self.task)
+        if self.task == MULTICLASS:
+            self.models_ = [self._new_model().fit(X.transpose(1, 0, 2).reshape(n, R * C), Y.argmax(1))]
+        else:
+            self.models_ = [self._new_model().fit(X[:, :, c].T, Y[:, c]) if 0 < Y[:, c].sum() < n else None
+                            for c in range(C)]
+        self.coef_, self.intercept_ = self._coefficients(R, C)
+        return self
+
+    def _coefficients(self, R, C):
+        if self.task == MULTICLASS:
+            model, coef, icpt = self.models_[0], np.full((C, R * C), np.nan), np.full(C, np.nan)
+            if hasattr(model, "coef_"):
+                rows = np.asarray(model.classes_, dtype=int)
+                if len(rows) == 2:  # sklearn stores a binary problem as one row for the second class
+                    coef[rows[1]], icpt[rows[1]] = model.coef_[0], model.intercept_[0]
+                else:
+                    coef[rows], icpt[rows] = model.coef_, model.intercept_
+            return coef, icpt
+        coef, icpt = np.full((C, R), np.nan), np.full(C, np.nan)
+        for c, model in enumerate(self.models_):
+            if model is not None and hasattr(model, "coef_"):
+                coef[c], icpt[c] = model.coef_[0], model.intercept_[0]
+        return coef, icpt
+
+    def _combine(self, P):
+        R, n, C = P.shape
+        X = _logits(P, self.task)
+        if self.task == MULTICLASS:
+            model, out = self.models_[0], np.zeros((n, C))
+            out[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(X.transpose(1, 0, 2).reshape(n, R * C))
+            return out
+        mean = P.mean(axis=0)
+        return np.column_stack([mean[:, c] if m is None else m.predict_proba(X[:, :, c].T)[:, 1]
+                                for c, m in enumerate(self.models_)])
+
+
+BLENDERS = {"mean": MeanBlender, "rank": RankBlender, "weights": WeightsBlender, "hill": HillBlender,
+            "stack": StackBlender}
+
+
+def make_blender(method: str, task: str, **params) -> _Blender:
+    """The blender named `method` for `task`; `params` are its constructor arguments."""
+    if method not in BLENDERS:
+        raise ValueError(f"unknown blend method {method!r}; choose from {sorted(BLENDERS)}")
+    cls = BLENDERS[method]
+    unknown = sorted(set(params) - set(cls._get_param_names()))
+    if unknown:
+        raise ValueError(f"method {method!r} has no parameter(s) {unknown}; it takes {cls._get_param_names()}")
+    return cls(task=task, **params)
