@@ -73,7 +73,7 @@ class CachedImages(Dataset):
 
     def __getitem__(self, item):
         i, seed = item if isinstance(item, tuple) else (item, 0)
-        image = np.asarray(self.images[self.rows[i]])
+        image = np.array(self.images[self.rows[i]])  # a private, writable copy of the cached pixels
         if self.augmentation is not None:
             self.augmentation.set_random_seed(seed)
             image = self.augmentation(image=image)["image"]
