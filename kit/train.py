@@ -74,6 +74,40 @@ def predict(model, images: np.ndarray, task: str, runtime: Runtime, batch_size: 
     return np.concatenate(out).astype(np.float64)
 
 
+def train_one_epoch(model, loader, optimizer, scheduler, scaler, ema, runtime: Runtime, task: str,
+                    label_smoothing: float, balancer: BatchBalancer, mixup: float, gen: torch.Generator,
+                    state: dict, desc: str = "", quiet: bool = True) -> float:
+    """One pass over `loader`; steps the per-update schedule and the EMA; returns the mean loss."""
+    model.train()
+    mean, std = normalisation(model, runtime.device)
+    to_dev = lambda t: None if t is None else t.to(runtime.device, non_blocking=True)  # noqa: E731
+    pos_weight, class_weight = to_dev(balancer.pos_weight), to_dev(balancer.class_weight)
+    total, count = torch.zeros((), device=runtime.device), 0
+    bar = tqdm(loader, desc=desc, leave=False, disable=quiet, dynamic_ncols=True)
+    for images, Y in bar:
+        x = to_model_input(images, runtime.device, mean, std, runtime.channels_last)
+        weights = to_dev(balancer.loss_weights(Y, gen))  # selective learning: from the hard labels
+        Y = Y.to(runtime.device, non_blocking=True)
+        if mixup > 0:
+            x, Y = mixup_batch(x, Y, mixup, gen)
+        with runtime.autocast():
+            logits = model(x)
+        loss = loss_fn(logits.float(), Y, task, label_smoothing, pos_weight, class_weight, weights)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        state["step"] += 1
+        scheduler.step_update(num_updates=state["step"])
+        if ema is not None:
+            ema.update(model, step=state["step"])
+        total += loss.detach()
+        count += 1
+        if not quiet and count % 10 == 1:  # .item() waits for the GPU: only now and then
+            bar.set_postfix(loss=f"{total.item() / count:.4f}")
+    return total.item() / max(count, 1)
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
@@ -93,7 +127,6 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
                          cfg.drop_path_rate, log=log).to(runtime.device)
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    mean, std = normalisation(model, runtime.device)
     Y_train = data.Y[data.train_rows]
     target = cfg.balance_target if cfg.balance_target in ("uniform", "train") else float(cfg.balance_target)
     balancer = BatchBalancer(cfg.balance, data.task, Y_train, target=target)
@@ -110,8 +143,6 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
                                        step_on_epochs=False, updates_per_epoch=len(loader))
     ema = ModelEmaV3(model, decay=cfg.ema_decay) if cfg.ema_decay else None
     scaler = runtime.grad_scaler()
-    to_dev = lambda t: None if t is None else t.to(runtime.device)  # noqa: E731
-    pos_weight, class_weight = to_dev(balancer.pos_weight), to_dev(balancer.class_weight)
     state = {"epoch": 0, "step": 0, "best_score": None, "best_epoch": -1, "bad_epochs": 0, "history": []}
 
     # --- resume: everything that shapes the next epoch comes back from last.pt
@@ -140,30 +171,9 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
         set_backbone_trainable(model, epoch >= cfg.freeze_epochs)
 
         # --- train one epoch
-        model.train()
-        losses = []
-        bar = tqdm(loader, desc=f"fold {data.fold} epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=quiet, dynamic_ncols=True)
-        for images, Y in bar:
-            x = to_model_input(images, runtime.device, mean, std, runtime.channels_last)
-            weights = balancer.loss_weights(Y, gen)  # selective learning: computed on the hard labels
-            if cfg.mixup > 0:
-                x, Y = mixup_batch(x, Y.to(runtime.device), cfg.mixup, gen)
-            Y = Y.to(runtime.device, non_blocking=True)
-            with runtime.autocast():
-                logits = model(x)
-            loss = loss_fn(logits.float(), Y, data.task, cfg.label_smoothing, pos_weight, class_weight,
-                           to_dev(weights))
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            state["step"] += 1
-            scheduler.step_update(num_updates=state["step"])
-            if ema is not None:
-                ema.update(model, step=state["step"])
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+        mean_loss = train_one_epoch(model, loader, optimizer, scheduler, scaler, ema, runtime, data.task,
+                                    cfg.label_smoothing, balancer, cfg.mixup, gen, state,
+                                    desc=f"fold {data.fold} epoch {epoch + 1}/{cfg.epochs}", quiet=quiet)
 
         # --- validate (the EMA weights when kept) and keep the best
         eval_model = ema.module if ema is not None else model
@@ -171,7 +181,7 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
         valid_probs = predict(eval_model, data.images[data.valid_rows], data.task, runtime, eval_bs, tta=False)
         Y_valid = data.Y[data.valid_rows]
         score = metrics.score(metric, Y_valid, valid_probs, data.task)
-        row = {"fold": data.fold, "epoch": epoch + 1, "train_loss": float(np.mean(losses)),
+        row = {"fold": data.fold, "epoch": epoch + 1, "train_loss": mean_loss,
                "valid_loss": metrics.log_loss(Y_valid, valid_probs, data.task), "valid_metric": score,
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
         improved = metrics.is_better(metric, score, state["best_score"])
