@@ -19,9 +19,8 @@ import pandas as pd
 
 from kit.metrics import DEFAULT_METRIC, GREATER_IS_BETTER, all_scores, decide, score
 from kit.runs import RunPredictions, finished_runs, load_run, read_json, write_csv
+from kit.score import competition_scores
 from kit.submission import read_thresholds, thresholds_path
-
-HARD_METRICS = ("macro_f1", "accuracy")  # metrics a thresholds file can improve
 
 
 def run_row(run: RunPredictions, tune_dir: str | Path, metric: str | None = None) -> dict:
@@ -36,9 +35,10 @@ def run_row(run: RunPredictions, tune_dir: str | Path, metric: str | None = None
     if path.exists():
         spec = read_json(path)
         tuned_for = spec.get("metric", "macro_f1")
-        if tuned_for in HARD_METRICS:
-            D = decide(P, run.task, read_thresholds(path, run.task, run.classes))
-            row[f"thresholded_{tuned_for}"] = score(tuned_for, Y, D.astype(np.float64), run.task)
+        D = decide(P, run.task, read_thresholds(path, run.task, run.classes)).astype(np.float64)
+        hard = competition_scores(Y, D, run.task, has_probabilities=False)  # F1s / accuracy of 0/1 decisions
+        if tuned_for in hard:
+            row[f"thresholded_{tuned_for}"] = hard[tuned_for]
             if isinstance(spec.get("nested_after"), (int, float)):
                 row[f"thresholded_{tuned_for}_nested"] = float(spec["nested_after"])
     return row

@@ -91,8 +91,8 @@ def make_project(tmp_path: Path, task: str, n_runs: int = 3, n: int = 160, n_cla
     oof_dir = tmp_path / "oof"
     for r in range(n_runs):
         write_run(oof_dir, f"run{r}", task=task, classes=classes, folds_file=folds_file,
-                  P_oof=noisy_probabilities(rng, Y, task, 1.0 + r), test_ids=test_ids,
-                  P_test=noisy_probabilities(rng, Y_test, task, 1.0 + r), data_root=root)
+                  P_oof=noisy_probabilities(rng, Y, task, 1.2 + 0.3 * r), test_ids=test_ids,
+                  P_test=noisy_probabilities(rng, Y_test, task, 1.2 + 0.3 * r), data_root=root)
     return {"oof_dir": oof_dir, "tune_dir": tmp_path / "tune", "submissions_dir": tmp_path / "submissions",
             "folds_file": folds_file, "root": root, "classes": classes, "ids": ids, "test_ids": test_ids,
             "Y": Y, "Y_test": Y_test, "task": task, "rng": rng}

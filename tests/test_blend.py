@@ -29,7 +29,7 @@ def test_blend_of_one_run_equals_the_run(tmp_path, task, method):
     run, solo = load_run(p["oof_dir"] / "run0"), load_run(p["oof_dir"] / "solo")
     pd.testing.assert_frame_equal(solo.oof, run.oof)
     pd.testing.assert_frame_equal(solo.test, run.test)
-    submission.main(["run0", *cli_dirs(p)[:2], *cli_dirs(p)[4:]])
+    submission.main(["run0", *cli_dirs(p)])
     pd.testing.assert_frame_equal(pd.read_csv(p["submissions_dir"] / "solo.csv"),
                                   pd.read_csv(p["submissions_dir"] / "run0.csv"))
 
@@ -58,6 +58,12 @@ def test_fitted_blend_oof_never_uses_its_own_fold(tmp_path, task, method):
     np.testing.assert_array_equal(clean.oof_[held], dirty.oof_[held])
     if method == "stack":  # the poisoned rows do reach the other folds' models
         assert not np.allclose(clean.oof_[~held], dirty.oof_[~held])
+    else:  # each fold's weights are exactly those fitted on the other folds' rows alone
+        for k in np.unique(folds):
+            rest = folds != k
+            alone = make_blender(method, task).fit([Pr[rest] for Pr in P], Y[rest], folds[rest])
+            np.testing.assert_allclose(clean.fold_weights_[k], alone.weights_, atol=1e-6)
+            np.testing.assert_allclose(clean.oof_[~rest], alone.predict([Pr[~rest] for Pr in P]), atol=1e-6)
 
 
 @pytest.mark.parametrize("task", TASKS)
