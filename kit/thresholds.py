@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.metrics import EPS, MULTICLASS, MULTILABEL, decide
+from kit.biases import f1_from_counts, fit_biases
+from kit.metrics import MULTICLASS, MULTILABEL, decide
 from kit.runs import FOLD, load_run, write_json
 
 SUPPORTED_METRICS = {MULTILABEL: ("macro_f1", "micro_f1", "samples_f1"),
@@ -28,7 +29,8 @@ def check_metric(metric: str, task: str) -> None:
     if task not in SUPPORTED_METRICS:
         raise ThresholdError(f"unknown task {task!r}; expected {MULTILABEL!r} or {MULTICLASS!r}")
     if metric not in SUPPORTED_METRICS[task]:
-        raise ThresholdError(f"metric {metric!r} cannot be tuned for {task}; choose from {SUPPORTED_METRICS[task]}")
+        raise ThresholdError(f"metric {metric!r} cannot be tuned for {task}; "
+                             f"choose from {SUPPORTED_METRICS[task]}")
 
 
 def default_values(task: str, n_classes: int) -> np.ndarray:
@@ -36,22 +38,16 @@ def default_values(task: str, n_classes: int) -> np.ndarray:
     return np.full(n_classes, 0.5) if task == MULTILABEL else np.zeros(n_classes)
 
 
-def _f1(tp, n_pred, n_true):
-    """2TP / (predicted + true), 0 where both are empty (sklearn's zero_division=0)."""
-    denom = np.asarray(n_pred + n_true, dtype=np.float64)
-    return np.divide(2.0 * tp, denom, out=np.zeros_like(denom), where=denom > 0)
-
-
 def decision_metric(metric: str, Y: np.ndarray, D: np.ndarray) -> float:
     """Score 0/1 decisions `D` against 0/1 labels `Y` (both (n, C); one-hot for multi-class)."""
     Y, D = np.asarray(Y) > 0.5, np.asarray(D) > 0.5
     tp = (Y & D).sum(axis=0 if metric != "samples_f1" else 1)
     if metric == "macro_f1":
-        return float(_f1(tp, D.sum(0), Y.sum(0)).mean())
+        return float(f1_from_counts(tp, D.sum(0), Y.sum(0)).mean())
     if metric == "micro_f1":
-        return float(_f1(tp.sum(), D.sum(), Y.sum()))
+        return float(f1_from_counts(tp.sum(), D.sum(), Y.sum()))
     if metric == "samples_f1":
-        return float(_f1(tp, D.sum(1), Y.sum(1)).mean())
+        return float(f1_from_counts(tp, D.sum(1), Y.sum(1)).mean())
     if metric == "accuracy":
         return float((Y == D).all(axis=1).mean())
     raise ThresholdError(f"unknown metric {metric!r}")
@@ -89,7 +85,7 @@ def best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     tp = np.cumsum(ys)
     last_of_tie = np.append(ps[1:] < ps[:-1], True)           # row k is the last of its run of equal scores
     ends = np.flatnonzero(last_of_tie)
-    f1 = np.concatenate([[0.0], _f1(tp[ends], ends + 1, tp[-1])])  # index 0: predict nothing
+    f1 = np.concatenate([[0.0], f1_from_counts(tp[ends], ends + 1, tp[-1])])  # [0]: predict nothing
     best = int(np.argmax(f1))
     if best == 0:
         above = ps[0] / 2 + 0.5                                # midway to 1, strictly above every score
@@ -106,6 +102,10 @@ def _check_inputs(Y, P, task, metric):
     if not np.isfinite(P).all():
         raise ThresholdError("probabilities contain NaN or infinity")
     check_metric(metric, task)
+    if task == MULTICLASS:
+        bad = np.flatnonzero(~(((Y == 0) | (Y == 1)).all(axis=1) & (Y.sum(axis=1) == 1)))
+        if len(bad):
+            raise ThresholdError(f"multi-class labels must be one-hot; row {bad[0]} is {Y[bad[0]].tolist()}")
     return Y, P
 
 
@@ -134,65 +134,6 @@ def optuna_thresholds(Y, P, metric: str, seed: int = 0, n_trials: int = 200,
     if initial is not None and study.best_value <= decision_metric(metric, Y, decide(P, MULTILABEL, initial)):
         return np.asarray(initial, dtype=np.float64)
     return found
-
-
-def _bias_candidates(y_idx, L, b, c, metric):
-    """Exact 1-D search of class c's bias with the others fixed: (metric per candidate, candidate biases).
-
-    Row i switches to class c once b_c exceeds d_i = (best other biased log-prob) - log p_ic, so sorting d
-    gives every distinct decision set; k = number of switched rows, only at ends of runs of equal d."""
-    n, n_classes = L.shape
-    others = L + b
-    others[:, c] = -np.inf
-    o = np.argmax(others, axis=1)
-    d = others[np.arange(n), o] - L[:, c]
-    order = np.argsort(d, kind="stable")
-    ds, ys, os_ = d[order], y_idx[order], o[order]
-    ks = np.concatenate([[0], np.flatnonzero(np.append(ds[1:] > ds[:-1], True)) + 1])
-    to_c = np.concatenate([[0], np.cumsum(ys == c)])           # correct predictions of c after k switches
-    if metric == "accuracy":
-        lost = np.concatenate([[0], np.cumsum(ys == os_)])     # rows that were right before switching
-        scores = ((os_ == ys).sum() + to_c - lost)[ks] / n
-    else:  # macro_f1: per-class predicted / TP counts after k switches, all classes at once
-        left = np.vstack([np.zeros(n_classes), np.cumsum(np.eye(n_classes)[os_], axis=0)])[ks]
-        left_tp = np.vstack([np.zeros(n_classes),
-                             np.cumsum(np.eye(n_classes)[os_] * (os_ == ys)[:, None], axis=0)])[ks]
-        n_pred = np.bincount(o, minlength=n_classes) - left
-        tp = np.bincount(o[o == y_idx], minlength=n_classes) - left_tp
-        n_pred[:, c] += ks
-        tp[:, c] += to_c[ks]
-        scores = _f1(tp, n_pred, np.bincount(y_idx, minlength=n_classes)).mean(axis=1)
-    lo = np.where(ks > 0, ds[np.maximum(ks - 1, 0)], ds[0] - 1.0)
-    hi = np.where(ks < n, ds[np.minimum(ks, n - 1)], ds[-1] + 1.0)
-    mid = hi / 2 + lo / 2                                      # vectorised `_between`
-    biases = np.where((lo < mid) & (mid <= hi), mid, hi)
-    return scores, biases
-
-
-def fit_biases(Y, P, metric: str, max_sweeps: int = 10) -> np.ndarray:
-    """Multi-class per-class log-probability biases by coordinate ascent from b = 0 (plain argmax).
-
-    Each step is an exact search of one class's bias; a step is taken only if it strictly improves the
-    metric as `decide` computes it, so the result is never worse than the untuned argmax."""
-    y_idx = Y.argmax(axis=1)
-    L = np.log(np.clip(P, EPS, 1))                             # the same transform `decide` applies
-    b = np.zeros(Y.shape[1])
-    current = decision_metric(metric, Y, decide(P, MULTICLASS, b))
-    for _ in range(max_sweeps):
-        improved = False
-        for c in range(Y.shape[1]):
-            scores, biases = _bias_candidates(y_idx, L, b, c, metric)
-            best = int(np.argmax(scores))
-            if scores[best] <= current + 1e-12:
-                continue
-            trial = b.copy()
-            trial[c] = biases[best]
-            actual = decision_metric(metric, Y, decide(P, MULTICLASS, trial))
-            if actual > current:                               # guards against floating-point ties
-                b, current, improved = trial, actual, True
-        if not improved:
-            break
-    return b
 
 
 def fit_thresholds(Y, P, task: str, metric: str = DEFAULT_THRESHOLD_METRIC, seed: int = 0,

@@ -154,18 +154,49 @@ def test_biases_fix_a_scaled_down_class(metric):
     assert recall_2 > decide(P, MULTICLASS)[Y[:, 2] == 1, 2].mean() + 0.2
 
 
-def test_biases_are_coordinatewise_optimal_by_brute_force():
-    Y, P = multiclass_data(3, n=120, n_classes=3, shrink_class=1)
-    b = th.fit_thresholds(Y, P, MULTICLASS, "macro_f1")
-    best = th.threshold_metric("macro_f1", Y, P, MULTICLASS, b)
-    L = np.log(P)
-    for c in range(3):                                         # every breakpoint of class c's bias, +- a hair
+@pytest.mark.parametrize("metric", ["accuracy", "macro_f1"])
+@pytest.mark.parametrize("seed", range(3))
+def test_biases_are_coordinatewise_optimal_by_brute_force(metric, seed):
+    Y, P = multiclass_data(seed, n=120, n_classes=3 + seed, shrink_class=1)
+    if seed == 1:
+        P = np.round(P, 1)                                     # many rows share a breakpoint
+    b = th.fit_thresholds(Y, P, MULTICLASS, metric)
+    best = th.threshold_metric(metric, Y, P, MULTICLASS, b)
+    L = np.log(np.clip(P, 1e-7, 1))
+    for c in range(Y.shape[1]):                                # every breakpoint of class c's bias, +- a hair
         others = np.delete(L + b, c, axis=1).max(axis=1)
         for d in others - L[:, c]:
             for trial_value in (d - 1e-9, d + 1e-9):
                 trial = b.copy()
                 trial[c] = trial_value
-                assert th.threshold_metric("macro_f1", Y, P, MULTICLASS, trial) <= best + 1e-12
+                assert th.threshold_metric(metric, Y, P, MULTICLASS, trial) <= best + 1e-12
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "macro_f1"])
+def test_every_bias_candidate_scores_what_decide_gives(metric):
+    from kit.biases import _bias_candidates, _top2
+
+    Y, P = multiclass_data(1, n=150, n_classes=4, shrink_class=1)
+    P = np.round(P, 1)                                         # many tied breakpoints
+    b = np.array([0.1, -0.2, 0.3, 0.0])
+    L = np.log(np.clip(P, 1e-7, 1))
+    first, v1, second, v2 = _top2(L + b)
+    for c in range(4):
+        excluded = first == c
+        scores, biases = _bias_candidates(Y.argmax(1), L[:, c], np.where(excluded, second, first),
+                                          np.where(excluded, v2, v1), c, metric, 4)
+        assert len(np.unique(biases)) == len(biases)           # one candidate per distinct decision set
+        for score, value in zip(scores, biases):
+            trial = b.copy()
+            trial[c] = value
+            assert score == pytest.approx(th.threshold_metric(metric, Y, P, MULTICLASS, trial), abs=1e-12)
+
+
+def test_multiclass_labels_must_be_one_hot():
+    Y, P = multiclass_data(0, n=20)
+    Y[7] = [1, 1, 0, 0]
+    with pytest.raises(ValueError, match="row 7"):
+        th.fit_thresholds(Y, P, MULTICLASS, "accuracy")
 
 
 # ---------------------------------------------------------------- nested estimate
