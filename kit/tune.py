@@ -70,4 +70,5 @@ def main(argv: list[str] | None = None) -> list[dict] | None:
 
 
 if __name__ == "__main__":
-    main()
+    outcome = main()
+    raise SystemExit(outcome if isinstance(outcome, int) else 0)   # hparams' exit code, else success

@@ -14,6 +14,7 @@ from sklearn.metrics import f1_score
 import kit.thresholds as th
 from kit.metrics import MULTICLASS, MULTILABEL, decide
 from kit.runs import file_sha256
+from kit.submission import read_thresholds
 from kit.tune import main
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -283,6 +284,9 @@ def test_cli_tunes_every_finished_run(tmp_path, capsys):
         assert len(saved["values"]) == len(saved["classes"])
         assert saved["after"] >= saved["before"]
         assert saved["nested_before"] == pytest.approx(saved["before"])
+        classes = saved["classes"]                             # what kit.submission reads back
+        np.testing.assert_array_equal(read_thresholds(tmp_path / "tune" / name / "thresholds.json",
+                                                      saved["task"], classes), saved["values"])
     out = capsys.readouterr().out
     assert "ml_run: macro_f1 " in out and " in-sample, " in out and " nested" in out
     assert not (tmp_path / "tune" / "unfinished").exists()
