@@ -17,6 +17,7 @@ from kit.cache import cached_images
 from kit.config import TrainConfig
 from kit.data import EMBEDDED_DATA, Competition, load_competition
 from kit.folds import get_or_create_folds
+from kit.model import create_model
 from kit.runs import FOLD, ID, check_coverage, file_sha256, read_folds, read_json, write_csv, write_json
 from kit.runtime import resolve_runtime
 from kit.train import FoldData, train_fold
@@ -78,6 +79,9 @@ def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool
     bad = [k for k in todo if not 0 <= k < cfg.folds]
     if bad:
         raise RunError(f"--fold {bad} out of range: the run has folds 0..{cfg.folds - 1}")
+    # an unknown model name or an unusable --weights file must fail here, not after --overwrite emptied the run
+    create_model(cfg.model, len(comp.classes), cfg.pretrained, cfg.weights, cfg.drop_rate, cfg.drop_path_rate,
+                 log=lambda *a, **k: None)
     claim_run_dir(run_dir, run_description(cfg, comp, folds_path), overwrite)
     interrupted = [k for k in todo if (run_dir / f"fold{k}" / "last.pt").exists() and not fold_is_done(run_dir, k)]
     if interrupted and not resume:
