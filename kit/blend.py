@@ -20,7 +20,7 @@ import pandas as pd
 
 from kit.blenders import BLENDERS, DEFAULT_METHOD, make_blender
 from kit.leaderboard import write_leaderboard
-from kit.metrics import GREATER_IS_BETTER, all_scores
+from kit.metrics import GREATER_IS_BETTER, MULTICLASS, all_scores
 from kit.runs import FOLD, ID, RunPredictions, finished_runs, load_run, read_json, write_csv, write_json
 from kit.submission import choose_thresholds, write_submission
 
@@ -41,9 +41,12 @@ def check_compatible(runs: list[RunPredictions]) -> None:
     """Same folds file (by sha256), task, classes and test ids for every run, else an error naming them."""
     def describe(key):
         return ", ".join(f"{r.name}: {key(r)}" for r in runs)
+
+    def folds_of(r):
+        return f"{r.config['folds_file']} (sha256 {str(r.config.get('folds_sha256'))[:12]})"
     if len({r.config.get("folds_sha256") for r in runs}) > 1:
         raise BlendInputError("runs were made on different folds files, so their OOF rows are not comparable: "
-                              + describe(lambda r: f"{r.config['folds_file']} (sha256 {str(r.config.get('folds_sha256'))[:12]})"))
+                              + describe(folds_of))
     if len({r.task for r in runs}) > 1:
         raise BlendInputError("runs have different tasks: " + describe(lambda r: r.task))
     if len({tuple(sorted(r.classes)) for r in runs}) > 1:
@@ -53,8 +56,11 @@ def check_compatible(runs: list[RunPredictions]) -> None:
         raise BlendInputError("only some runs have test.csv: " + describe(lambda r: r.test is not None))
     if all(has_test) and len({frozenset(r.test[ID]) for r in runs}) > 1:
         first = set(runs[0].test[ID])
-        raise BlendInputError("test ids differ between runs: " + describe(
-            lambda r: f"{len(set(r.test[ID]) - first)} ids not in {runs[0].name}, {len(first - set(r.test[ID]))} missing"))
+
+        def difference(r):
+            ids = set(r.test[ID])
+            return f"{len(ids - first)} ids not in {runs[0].name}, {len(first - ids)} of its ids missing"
+        raise BlendInputError("test ids differ between runs: " + describe(difference))
 
 
 def blend_runs(runs: list[RunPredictions], blender) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -62,27 +68,32 @@ def blend_runs(runs: list[RunPredictions], blender) -> tuple[pd.DataFrame, pd.Da
     check_compatible(runs)
     first, classes = runs[0], runs[0].classes
     blender.fit([r.oof[classes].to_numpy(np.float64) for r in runs], first.labels(), first.oof[FOLD].to_numpy())
-    oof = pd.concat([first.oof[[ID, FOLD]].reset_index(drop=True), pd.DataFrame(blender.oof_, columns=classes)], axis=1)
+    oof = first.oof[[ID, FOLD]].reset_index(drop=True)
+    oof[classes] = blender.oof_
     if first.test is None:
         return oof, None
-    ids = first.test[ID]
-    P_test = [r.test.set_index(ID).loc[ids, classes].to_numpy(np.float64) for r in runs]
-    test = pd.concat([ids.reset_index(drop=True), pd.DataFrame(blender.predict(P_test), columns=classes)], axis=1)
+    test = first.test[[ID]].reset_index(drop=True)
+    aligned = [r.test.set_index(ID).loc[test[ID], classes].to_numpy(np.float64) for r in runs]
+    test[classes] = blender.predict(aligned)
     return oof, test
 
 
 def weights_report(blender, run_names: list[str], classes: list[str], task: str) -> dict:
     """What the blender learned, JSON-able: weights per run, per-fold weights, stacker coefficients."""
-    report = {"weights": dict(zip(run_names, map(float, blender.weights_))),
-              "fold_weights": {str(k): dict(zip(run_names, map(float, w))) for k, w in blender.fold_weights_.items()}}
-    if hasattr(blender, "coef_"):
-        features = [f"{r}:{c}" for r in run_names for c in classes] if task == "multiclass" else run_names
-        report["coef"] = {c: dict(zip(features, map(float, row))) for c, row in zip(classes, blender.coef_)}
-        report["intercept"] = dict(zip(classes, map(float, blender.intercept_)))
-    for attr in ("counts_", "single_scores_", "score_"):
+    if hasattr(blender, "coef_"):  # a stacker: coefficients per class, per feature (a run's logit of a class)
+        features = [f"{r}:{c}" for r in run_names for c in classes] if task == MULTICLASS else run_names
+        def named(coef):
+            return {c: dict(zip(features, map(float, row))) for c, row in zip(classes, coef)}
+        return {"coef": named(blender.coef_), "intercept": dict(zip(classes, map(float, blender.intercept_))),
+                "fold_coef": {str(k): named(coef) for k, coef in blender.fold_weights_.items()}}
+    def per_run(values):
+        return dict(zip(run_names, map(float, values)))
+    report = {"weights": per_run(blender.weights_),
+              "fold_weights": {str(k): per_run(w) for k, w in blender.fold_weights_.items()}}
+    for attr in ("counts_", "single_scores_", "score_"):  # hill climbing: what was selected and why
         if hasattr(blender, attr):
             value = getattr(blender, attr)
-            report[attr.rstrip("_")] = dict(zip(run_names, map(float, value))) if np.ndim(value) else float(value)
+            report[attr.rstrip("_")] = per_run(value) if np.ndim(value) else float(value)
     return report
 
 
@@ -91,7 +102,8 @@ def blend_scores(oof: pd.DataFrame, runs: list[RunPredictions]) -> dict:
     first, classes = runs[0], runs[0].classes
     Y, P, folds = first.labels(), oof[classes].to_numpy(np.float64), oof[FOLD].to_numpy()
     return {"task": first.task, "overall": all_scores(Y, P, first.task),
-            "per_fold": {str(k): all_scores(Y[folds == k], P[folds == k], first.task) for k in np.unique(folds)},
+            "per_fold": {str(k): all_scores(Y[folds == k], P[folds == k], first.task)
+                         for k in np.unique(folds)},
             "runs": {r.name: all_scores(Y, r.oof_matrix(), r.task) for r in runs}}
 
 
@@ -123,10 +135,11 @@ def check_destination(out_dir: Path, run_names: list[str], submission: Path, ove
     if out_dir.exists():
         config = out_dir / "config.json"
         kind = read_json(config).get("kind") if config.exists() else None
-        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in BLEND_FILES and not p.name.startswith("."))
+        foreign = sorted(p.name for p in out_dir.iterdir()
+                         if p.name not in BLEND_FILES and not p.name.startswith("."))
         if kind not in (None, "blend") or foreign:
-            raise BlendInputError(f"{out_dir} holds something other than a blend (kind {kind!r}, files {foreign}); "
-                                  "choose another --name")
+            raise BlendInputError(f"{out_dir} holds something other than a blend (kind {kind!r}, "
+                                  f"files {foreign}); choose another --name")
     for path in (out_dir, submission):
         if path.exists() and not overwrite:
             raise BlendInputError(f"{path} exists; pass --overwrite to replace it")
@@ -147,7 +160,8 @@ def parse_params(items: list[str]) -> dict:
 
 
 def print_weights(report: dict) -> None:
-    print("weights:\n" + pd.Series(report["weights"]).to_string(float_format=lambda v: f"{v:.4f}"))
+    if "weights" in report:
+        print("weights:\n" + pd.Series(report["weights"]).to_string(float_format=lambda v: f"{v:.4f}"))
     if "coef" in report:
         print("stacker coefficients (rows: classes):\n"
               + pd.DataFrame(report["coef"]).T.to_string(float_format=lambda v: f"{v:.3f}"))
@@ -155,13 +169,15 @@ def print_weights(report: dict) -> None:
 
 def main(argv=None) -> Path:
     parser = argparse.ArgumentParser(prog="python -m kit.blend", description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", nargs="+", default=None, help="run/blend names under --oof-dir (default: all runs)")
+    parser.add_argument("--runs", nargs="+", default=None,
+                        help="run/blend names under --oof-dir (default: every run, no blends)")
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=sorted(BLENDERS))
     parser.add_argument("--name", default=None, help="output name (default: blend-<method>)")
     parser.add_argument("--oof-dir", default="oof")
     parser.add_argument("--tune-dir", default="tune")
     parser.add_argument("--submissions-dir", default="submissions")
-    parser.add_argument("--thresholds", default=None, help="thresholds file (default: tune/<name>/thresholds.json)")
+    parser.add_argument("--thresholds", default=None,
+                        help="thresholds file for the submission (default: tune/<name>/thresholds.json)")
     parser.add_argument("--metric", default=None, choices=sorted(GREATER_IS_BETTER),
                         help="hill-climbing metric and leaderboard sort key (default: the task's)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="blender parameter")
@@ -184,18 +200,21 @@ def run_blend(args: argparse.Namespace) -> Path:
         raise BlendInputError(f"thresholds file {args.thresholds} does not exist")
     params = parse_params(args.param)
     accepted = BLENDERS[args.method]._get_param_names()
-    params.update({k: v for k, v in (("metric", args.metric), ("seed", args.seed)) if k in accepted and k not in params})
+    for key, value in (("metric", args.metric), ("seed", args.seed)):
+        if key in accepted and key not in params:
+            params[key] = value
     runs = [load_run(oof_dir / n) for n in names]
     blender = make_blender(args.method, runs[0].task, **params)
     print(f"blending {len(runs)} run(s) with {args.method}: {', '.join(names)}")
     oof, test = blend_runs(runs, blender)
     write_blend(out_dir, runs, args.method, blender, oof, test)
-    report = read_json(out_dir / "weights.json")
-    print_weights(report)
-    print(f"wrote {out_dir}  OOF: " + ", ".join(f"{k}={v:.4f}" for k, v in read_json(out_dir / "scores.json")["overall"].items()))
+    print_weights(read_json(out_dir / "weights.json"))
+    overall = read_json(out_dir / "scores.json")["overall"]
+    print(f"wrote {out_dir}  honest OOF: " + ", ".join(f"{k}={v:.4f}" for k, v in overall.items()))
     if test is not None:
         blend = load_run(out_dir)
-        print(f"wrote {write_submission(blend, submission, choose_thresholds(blend, args.tune_dir, args.thresholds), args.overwrite)}")
+        thresholds = choose_thresholds(blend, args.tune_dir, args.thresholds)
+        print(f"wrote {write_submission(blend, submission, thresholds, args.overwrite)}")
     write_leaderboard(oof_dir, args.tune_dir, args.submissions_dir, args.metric)
     return out_dir
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
 
@@ -43,15 +44,17 @@ class _Blender(BaseEstimator):
             raise ValueError(f"labels {Y.shape} / folds {folds.shape} do not match predictions {P.shape[1:]}")
         if self.task not in (MULTILABEL, MULTICLASS):
             raise ValueError(f"unknown task {self.task!r}")
+        if self.per_fold and len(np.unique(folds)) < 2:
+            raise ValueError(f"{type(self).__name__} needs 2+ folds for an honest OOF; got {np.unique(folds)}")
         self.n_runs_ = len(P)
         self.fold_weights_ = {}
-        if self.per_fold and len(np.unique(folds)) > 1:
+        if self.per_fold:
             self.oof_ = np.empty(P.shape[1:])
             for k in np.unique(folds):
                 held = folds == k
                 part = clone(self)._fit_all(P[:, ~held], Y[~held])
                 self.oof_[held] = part._combine(P[:, held])
-                self.fold_weights_[int(k)] = part.weights_
+                self.fold_weights_[int(k)] = part.coef_ if hasattr(part, "coef_") else part.weights_
             self._fit_all(P, Y)
         else:
             self._fit_all(P, Y)
@@ -59,7 +62,7 @@ class _Blender(BaseEstimator):
         return self
 
     def predict(self, P_list) -> np.ndarray:
-        if not hasattr(self, "weights_"):
+        if not hasattr(self, "n_runs_"):
             raise ValueError(f"{type(self).__name__} is not fitted yet; call fit first")
         P = as_stack(P_list)
         if len(P) != self.n_runs_:
@@ -139,9 +142,9 @@ class WeightsBlender(_Blender):
         if R == 1:
             self.weights_ = np.ones(1)
             return self
+        sums_to_one = {"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones(R)}
         result = minimize(_log_loss_and_grad, np.full(R, 1 / R), args=(P, Y, self.task), jac=True,
-                          method="SLSQP", bounds=[(0, 1)] * R,
-                          constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones(R)}],
+                          method="SLSQP", bounds=[(0, 1)] * R, constraints=[sums_to_one],
                           options={"maxiter": self.max_iter, "ftol": 1e-10})
         w = np.clip(result.x, 0, None)  # SLSQP may step a hair below a bound
         self.weights_ = w / w.sum()
@@ -149,18 +152,34 @@ class WeightsBlender(_Blender):
         return self
 
 
+def rank_auc(Y: np.ndarray, P: np.ndarray) -> float:
+    """kit.metrics.mean_auc via the Mann-Whitney rank sum (same value, ties averaged), for all classes at
+    once: hill climbing evaluates it thousands of times and sklearn's per-class call dominates the cost."""
+    n_pos = Y.sum(axis=0)
+    valid = (n_pos > 0) & (n_pos < len(Y))
+    if not valid.any():
+        return float("nan")
+    ranks = rankdata(P[:, valid], axis=0)
+    n_pos, n_neg = n_pos[valid], len(Y) - n_pos[valid]
+    return float(np.mean(((ranks * Y[:, valid]).sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)))
+
+
+def _metric(metric, Y, P, task):
+    return rank_auc(Y, P) if metric == "auc" else score(metric, Y, P, task)
+
+
 def _greedy_selection(P, Y, task, metric, n_init, max_iter, candidates):
     """Caruana ensemble selection with replacement among `candidates`; returns counts per run."""
-    singles = {r: score(metric, Y, P[r], task) for r in candidates}
+    singles = {r: _metric(metric, Y, P[r], task) for r in candidates}
     order = sorted(candidates, key=lambda r: singles[r], reverse=GREATER_IS_BETTER[metric])
     counts = np.zeros(len(P))
     counts[order[:max(1, n_init)]] = 1
     total = np.tensordot(counts, P, axes=1)
-    best = score(metric, Y, total / counts.sum(), task)
+    best = _metric(metric, Y, total / counts.sum(), task)
     for _ in range(max_iter):
         step_best, step_run = best, None
         for r in candidates:
-            s = score(metric, Y, (total + P[r]) / (counts.sum() + 1), task)
+            s = _metric(metric, Y, (total + P[r]) / (counts.sum() + 1), task)
             if is_better(metric, s, step_best):
                 step_best, step_run = s, r
         if step_run is None:  # no addition improves the metric: stop
@@ -221,9 +240,11 @@ class StackBlender(_Blender):
 
     Multi-label: one binary model per class on the R runs' logits of that class. Multi-class: one
     multinomial model on all R x C log-probabilities. `estimator` (default LogisticRegression(C=C)) is
-    cloned per class / per fold. A class whose training rows are all one label gets the plain mean of the
-    runs' probabilities instead (nothing to learn); a multi-class class absent from the training rows gets
-    probability 0. `coef_` is (C, R) for multi-label, (C, R*C) for multi-class; `weights_` is uniform.
+    cloned per class / per fold. A class whose training rows are all one label (multi-class: rows all one
+    class) gets the plain mean of the runs' probabilities instead (nothing to learn); a multi-class class
+    absent from the training rows gets probability 0. `coef_` is (C, R) for multi-label, (C, R*C) for
+    multi-class (features run-major, then class), NaN where no model was fitted; `fold_weights_` holds each
+    fold model's `coef_`. For test, one model per class is refitted on all rows (not an average of K).
     """
 
     def __init__(self, task: str = MULTILABEL, C: float = 1.0, estimator=None):
@@ -232,14 +253,17 @@ class StackBlender(_Blender):
         self.estimator = estimator
 
     def _new_model(self):
-        return clone(self.estimator) if self.estimator is not None else LogisticRegression(C=self.C, solver="newton-cholesky", max_iter=1000)
+        if self.estimator is not None:
+            return clone(self.estimator)
+        return LogisticRegression(C=self.C, solver="newton-cholesky", max_iter=1000)  # exact, few iterations
 
     def _fit_all(self, P, Y):
         R, n, C = P.shape
-        self.weights_ = np.full(R, 1 / R)
         X = _logits(P, self.task)
         if self.task == MULTICLASS:
-            self.models_ = [self._new_model().fit(X.transpose(1, 0, 2).reshape(n, R * C), Y.argmax(1))]
+            y = Y.argmax(1)
+            self.models_ = [self._new_model().fit(X.transpose(1, 0, 2).reshape(n, R * C), y)
+                            if len(np.unique(y)) > 1 else None]
         else:
             self.models_ = [self._new_model().fit(X[:, :, c].T, Y[:, c]) if 0 < Y[:, c].sum() < n else None
                             for c in range(C)]
@@ -249,7 +273,7 @@ class StackBlender(_Blender):
     def _coefficients(self, R, C):
         if self.task == MULTICLASS:
             model, coef, icpt = self.models_[0], np.full((C, R * C), np.nan), np.full(C, np.nan)
-            if hasattr(model, "coef_"):
+            if model is not None and hasattr(model, "coef_"):
                 rows = np.asarray(model.classes_, dtype=int)
                 if len(rows) == 2:  # sklearn stores a binary problem as one row for the second class
                     coef[rows[1]], icpt[rows[1]] = model.coef_[0], model.intercept_[0]
@@ -264,12 +288,14 @@ class StackBlender(_Blender):
 
     def _combine(self, P):
         R, n, C = P.shape
-        X = _logits(P, self.task)
+        X, mean = _logits(P, self.task), P.mean(axis=0)
         if self.task == MULTICLASS:
             model, out = self.models_[0], np.zeros((n, C))
-            out[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(X.transpose(1, 0, 2).reshape(n, R * C))
+            if model is None:
+                return mean
+            seen = np.asarray(model.classes_, dtype=int)
+            out[:, seen] = model.predict_proba(X.transpose(1, 0, 2).reshape(n, R * C))
             return out
-        mean = P.mean(axis=0)
         return np.column_stack([mean[:, c] if m is None else m.predict_proba(X[:, :, c].T)[:, 1]
                                 for c, m in enumerate(self.models_)])
 

@@ -45,7 +45,7 @@ def run_row(run: RunPredictions, tune_dir: str | Path, metric: str | None = None
 
 
 def leaderboard(oof_dir: str | Path, tune_dir: str | Path, metric: str | None = None) -> pd.DataFrame:
-    """Every finished run/blend under `oof_dir` scored on its OOF; unreadable folders are reported and skipped."""
+    """Every finished run/blend under `oof_dir` scored on its OOF; unreadable folders are reported, skipped."""
     rows = []
     for path in finished_runs(oof_dir):
         try:
@@ -63,7 +63,9 @@ def leaderboard(oof_dir: str | Path, tune_dir: str | Path, metric: str | None = 
 
 
 def format_table(table: pd.DataFrame) -> str:
-    return "(no finished runs)" if table.empty else table.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+    if table.empty:
+        return "(no finished runs)"
+    return table.to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
 
 def write_leaderboard(oof_dir: str | Path, tune_dir: str | Path, submissions_dir: str | Path,

@@ -44,7 +44,8 @@ def read_table(path: str | Path, id_col: str | None = None) -> pd.DataFrame:
         raise ScoreError(f"{path}: cannot be read as CSV ({e})") from e
     id_col = id_col or df.columns[0]
     if id_col not in df.columns or len(df.columns) < 2:
-        raise ScoreError(f"{path}: needs id column {id_col!r} and at least one value column; has {list(df.columns)}")
+        raise ScoreError(f"{path}: needs id column {id_col!r} and at least one value column; "
+                         f"has {list(df.columns)}")
     dup = df[id_col][df[id_col].duplicated()]
     if len(dup):
         raise ScoreError(f"{path}: duplicate ids {_examples(set(dup))}")

@@ -53,8 +53,8 @@ def read_thresholds(path: str | Path, task: str, classes: list[str]) -> np.ndarr
         raise SubmissionError(f"{path}: task {spec['task']!r} / kind {spec['kind']!r} do not fit a {task} run "
                               f"(expects kind {THRESHOLD_KIND[task]!r})")
     if sorted(spec["classes"]) != sorted(classes) or len(spec["values"]) != len(spec["classes"]):
-        raise SubmissionError(f"{path}: classes {spec['classes']} (with {len(spec['values'])} values) do not match "
-                              f"the predictions' classes {classes}")
+        raise SubmissionError(f"{path}: classes {spec['classes']} (with {len(spec['values'])} values) do not "
+                              f"match the predictions' classes {classes}")
     by_class = dict(zip(spec["classes"], spec["values"]))
     return np.array([float(by_class[c]) for c in classes])
 
@@ -81,12 +81,13 @@ def submission_frame(test: pd.DataFrame, task: str, classes: list[str], id_col: 
     if sample is None:
         return test[[ID, *classes]].rename(columns={ID: id_col})
     if id_col not in sample.columns:
-        raise SubmissionError(f"{SAMPLE_NAME} has no id column {id_col!r}; its columns are {list(sample.columns)}")
+        raise SubmissionError(f"{SAMPLE_NAME} has no id column {id_col!r}; it has {list(sample.columns)}")
     value_cols = [c for c in sample.columns if c != id_col]
     have = set(test[ID])
     missing = [i for i in sample[id_col] if i not in have]
     if missing:
-        raise SubmissionError(f"{where}: ids of {SAMPLE_NAME} missing from the test predictions: {_examples(missing)}")
+        raise SubmissionError(f"{where}: ids of {SAMPLE_NAME} missing from the test predictions: "
+                              f"{_examples(missing)}")
     extra = sorted(set(test[ID]) - set(sample[id_col]))
     if extra:
         print(f"warning: {where}: dropping predictions for ids not in {SAMPLE_NAME}: {_examples(extra)}",
@@ -124,9 +125,11 @@ def write_submission(run: RunPredictions, path: str | Path, thresholds_file: str
     if thresholds_file is not None:
         values = read_thresholds(thresholds_file, run.task, run.classes)
         print(f"{run.name}: applying thresholds from {thresholds_file}")
-        if Path(thresholds_file).stat().st_mtime < (run.path / "oof.csv").stat().st_mtime:
-            print(f"warning: {thresholds_file} is older than {run.path / 'oof.csv'}: were they tuned on these "
-                  f"predictions? (re-run kit.tune thresholds if not)", file=sys.stderr)
+        tuned_on = read_json(thresholds_file).get("run")
+        stale = Path(thresholds_file).stat().st_mtime < (run.path / "oof.csv").stat().st_mtime
+        if tuned_on == run.name and stale:
+            print(f"warning: {thresholds_file} was tuned before {run.path / 'oof.csv'} was last written; "
+                  f"re-run kit.tune thresholds on {run.name} if its predictions changed", file=sys.stderr)
     data = run.config["data"]
     frame = submission_frame(run.test, run.task, run.classes, data.get("id_col", ID), read_sample(data),
                              values, where=str(run.path / "test.csv"))
@@ -139,7 +142,8 @@ def main(argv=None) -> Path:
     parser.add_argument("--oof-dir", default="oof")
     parser.add_argument("--tune-dir", default="tune")
     parser.add_argument("--submissions-dir", default="submissions")
-    parser.add_argument("--thresholds", default=None, help="thresholds file (default: tune/<name>/thresholds.json)")
+    parser.add_argument("--thresholds", default=None,
+                        help="thresholds file (default: tune/<name>/thresholds.json when it exists)")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     try:

@@ -44,7 +44,7 @@ def write_folds(path: Path, ids, folds, Y: np.ndarray, classes: list[str]) -> Pa
     return path
 
 
-def write_competition(root: Path, test_ids, classes: list[str], task: str, sample: str | None = "labels") -> Path:
+def write_competition(root: Path, test_ids, classes: list[str], sample: str | None = "labels") -> Path:
     """A competition folder holding only what submissions need: sample_submission.csv (or none)."""
     root.mkdir(parents=True, exist_ok=True)
     if sample == "labels":
@@ -87,7 +87,7 @@ def make_project(tmp_path: Path, task: str, n_runs: int = 3, n: int = 160, n_cla
     test_ids = [f"te{i:04d}" for i in range(n_test)]
     Y, Y_test = labels(rng, n, n_classes, task), labels(rng, n_test, n_classes, task)
     folds_file = write_folds(tmp_path / "folds" / "synthetic-k4.csv", ids, np.arange(n) % n_folds, Y, classes)
-    root = write_competition(tmp_path / "competition", test_ids, classes, task, sample)
+    root = write_competition(tmp_path / "competition", test_ids, classes, sample)
     oof_dir = tmp_path / "oof"
     for r in range(n_runs):
         write_run(oof_dir, f"run{r}", task=task, classes=classes, folds_file=folds_file,

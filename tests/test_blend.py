@@ -9,7 +9,7 @@ import pytest
 from blend_fixtures import cli_dirs, make_project, noisy_probabilities, write_folds, write_run, write_thresholds
 
 from kit import blend, submission
-from kit.blenders import HillBlender, RankBlender, StackBlender, WeightsBlender, make_blender
+from kit.blenders import HillBlender, RankBlender, StackBlender, WeightsBlender, make_blender, rank_auc
 from kit.metrics import MULTICLASS, MULTILABEL, log_loss, mean_auc, score
 from kit.runs import load_run
 
@@ -109,7 +109,8 @@ def test_blend_folder_is_a_run_folder_and_can_be_blended_again(tmp_path):
     assert out.config["folds_sha256"] == load_run(p["oof_dir"] / "run0").config["folds_sha256"]
     assert out.config["data"] == load_run(p["oof_dir"] / "run0").config["data"]
     weights = json.loads((p["oof_dir"] / "blend-stack" / "weights.json").read_text())
-    assert set(weights["coef"]) == set(p["classes"]) and set(weights["fold_weights"]) == {"0", "1", "2", "3"}
+    assert set(weights["coef"]) == set(p["classes"]) and set(weights["fold_coef"]) == {"0", "1", "2", "3"}
+    assert set(weights["coef"]["class_0"]) == {"run0", "run1", "run2"} and "weights" not in weights
     scores = json.loads((p["oof_dir"] / "blend-stack" / "scores.json").read_text())
     assert scores["overall"]["auc"] == pytest.approx(mean_auc(out.labels(), out.oof_matrix()), abs=1e-5)
     assert (p["submissions_dir"] / "blend-stack.csv").exists()
@@ -125,7 +126,8 @@ def test_runs_on_different_folds_fail_naming_them(tmp_path):
                         p["Y"], p["classes"])
     write_run(p["oof_dir"], "elsewhere", task=MULTILABEL, classes=p["classes"], folds_file=other,
               P_oof=noisy_probabilities(p["rng"], p["Y"], MULTILABEL, 1.0), data_root=p["root"])
-    with pytest.raises(SystemExit, match=r"different folds files.*run0: .*synthetic-k4\.csv.*elsewhere: .*other-k4\.csv"):
+    named = r"different folds files.*run0: .*synthetic-k4\.csv.*elsewhere: .*other-k4\.csv"
+    with pytest.raises(SystemExit, match=named):
         blend.main(["--runs", "run0", "elsewhere", *cli_dirs(p)])
     assert not (p["oof_dir"] / "blend-weights").exists()
 
@@ -141,9 +143,10 @@ def test_runs_with_different_classes_or_test_ids_fail(tmp_path):
     runs[1].config["folds_sha256"] = runs[0].config["folds_sha256"]  # isolate the class check
     with pytest.raises(blend.BlendInputError, match="different classes"):
         blend.check_compatible(runs)
-    shifted = write_run(p["oof_dir"], "shifted", task=MULTILABEL, classes=p["classes"], folds_file=p["folds_file"],
-                        P_oof=runs[0].oof_matrix(), test_ids=[f"x{i}" for i in range(len(p["test_ids"]))],
-                        P_test=runs[0].test_matrix(), data_root=p["root"])
+    shifted = write_run(p["oof_dir"], "shifted", task=MULTILABEL, classes=p["classes"],
+                        folds_file=p["folds_file"], P_oof=runs[0].oof_matrix(),
+                        test_ids=[f"x{i}" for i in range(len(p["test_ids"]))], P_test=runs[0].test_matrix(),
+                        data_root=p["root"])
     with pytest.raises(blend.BlendInputError, match="test ids differ"):
         blend.check_compatible([runs[0], load_run(shifted)])
 
@@ -182,3 +185,12 @@ def test_leaderboard_lists_runs_and_blends_sorted_with_thresholded_metric(tmp_pa
     expected = score("macro_f1", run1.labels(), (run1.oof_matrix() >= 0.3).astype(float), MULTILABEL)
     assert table.set_index("name").loc["run1", "thresholded_macro_f1"] == pytest.approx(expected)
     assert table.set_index("name")["thresholded_macro_f1"].drop("run1").isna().all()
+
+
+def test_hill_fast_auc_equals_kit_metrics_auc():
+    rng = np.random.default_rng(3)
+    Y = (rng.random((200, 5)) < 0.3).astype(float)
+    Y[:, 2] = 0  # a class without positives is skipped by both
+    P = np.round(rng.random((200, 5)), 2)  # many ties
+    assert rank_auc(Y, P) == pytest.approx(mean_auc(Y, P), abs=1e-12)
+    assert np.isnan(rank_auc(np.zeros((5, 2)), P[:5, :2]))

@@ -88,11 +88,12 @@ def test_multiclass_bias_thresholds_via_cli(tmp_path):
     bias = np.zeros(len(run.classes))
     bias[run.classes.index("platelet")] = 100.0
     file = write_thresholds(tmp_path / "custom", "x", MULTICLASS, run.classes, bias)
-    submission.main([run.name, "--oof-dir", str(tmp_path / "oof"), "--submissions-dir", str(tmp_path / "subs"),
-                     "--thresholds", str(file)])
+    dirs = ["--oof-dir", str(tmp_path / "oof"), "--tune-dir", str(tmp_path / "tune"),
+            "--submissions-dir", str(tmp_path / "subs")]
+    submission.main([run.name, *dirs, "--thresholds", str(file)])
     assert set(read_text_csv(tmp_path / "subs" / "pbc.csv")["label"]) == {"platelet"}
     with pytest.raises(SystemExit, match="exists; pass --overwrite"):
-        submission.main([run.name, "--oof-dir", str(tmp_path / "oof"), "--submissions-dir", str(tmp_path / "subs")])
+        submission.main([run.name, *dirs])
 
 
 def test_probability_sample_and_no_sample(tmp_path):
@@ -122,7 +123,8 @@ def test_sample_ids_missing_from_predictions_are_named(tmp_path):
 def test_score_is_one_for_the_solution_and_lower_when_corrupted(tmp_path, data):
     solution = SHARED / data / "solution.csv"
     perfect = score_main([str(solution), "--solution", str(solution)])
-    assert set(perfect) == ({"macro_f1", "micro_f1", "samples_f1"} if data == "bccd" else {"accuracy", "macro_f1"})
+    expected = {"macro_f1", "micro_f1", "samples_f1"} if data == "bccd" else {"accuracy", "macro_f1"}
+    assert set(perfect) == expected
     assert all(v == 1.0 for v in perfect.values())
     truth = read_text_csv(solution)
     corrupted = truth.copy()
@@ -163,8 +165,8 @@ def test_submission_written_by_blend_scores_against_a_solution(tmp_path):
     from kit import blend
     p = make_project(tmp_path, MULTILABEL)
     blend.main(["--method", "hill", *cli_dirs(p)])
-    solution = pd.DataFrame({"id": p["test_ids"],
-                             "label": [" ".join(c for c, y in zip(p["classes"], row) if y) for row in p["Y_test"]]})
-    solution.to_csv(tmp_path / "solution.csv", index=False)
-    result = score_submission(p["submissions_dir"] / "blend-hill.csv", tmp_path / "solution.csv", task=MULTILABEL)
+    labels = [" ".join(c for c, y in zip(p["classes"], row) if y) for row in p["Y_test"]]
+    pd.DataFrame({"id": p["test_ids"], "label": labels}).to_csv(tmp_path / "solution.csv", index=False)
+    sub = p["submissions_dir"] / "blend-hill.csv"
+    result = score_submission(sub, tmp_path / "solution.csv", task=MULTILABEL)
     assert result["macro_f1"] > 0.8  # the synthetic runs carry the test labels
