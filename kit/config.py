@@ -28,7 +28,8 @@ class TrainConfig:
     task: str | None = _f(None, "multilabel or multiclass (default: inferred)",
                           choices=["multilabel", "multiclass"])
     folds: int = _f(5, "number of folds")
-    seed: int = _f(42, "seed of folds, augmentation, sampling and initialisation")
+    fold_seed: int = _f(42, "seed of the fold split; kept apart from --seed so seed ensembles share folds")
+    seed: int = _f(42, "seed of initialisation, augmentation and sampling")
     # model
     model: str = _f("efficientnet_b0", "any timm model name")
     pretrained: bool = _f(False, "timm hub weights (needs internet)")

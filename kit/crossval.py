@@ -72,7 +72,7 @@ def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool
     `on_epoch(fold, epoch, score)` is forwarded to the training loop (Optuna pruning)."""
     # --- validate everything before any training: data, folds, run folder, interrupted folds
     comp = load_data(cfg)
-    folds_path = get_or_create_folds(comp, cfg.folds, cfg.seed, Path(cfg.folds_dir))
+    folds_path = get_or_create_folds(comp, cfg.folds, cfg.fold_seed, Path(cfg.folds_dir))
     folds = read_folds(folds_path)
     run_dir = Path(cfg.oof_dir) / cfg.run_name
     todo = list(range(cfg.folds)) if folds_to_run is None else list(folds_to_run)
