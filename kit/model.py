@@ -30,10 +30,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"weights file {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # pickle, zip and safetensors each raise their own types for a broken file
+        raise ValueError(f"weights file {path}: cannot be read ({type(err).__name__}: {err})") from err
     for key in ("model", "state_dict", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -45,13 +48,14 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def load_weights(model: nn.Module, path: str | Path, log=print) -> tuple[list[str], list[str]]:
     """Load every tensor whose name and shape match; a classifier of another class count is skipped.
-    Returns (skipped, missing) names. Loading nothing at all is an error: it means the wrong model."""
+    Returns (skipped, missing) names. Loading no parameter at all is an error: it means the wrong model."""
     state = read_state_dict(path)
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     skipped = sorted(set(state) - set(usable))
     missing = sorted(set(own) - set(usable))
-    if not usable:
+    # a scalar BatchNorm counter (num_batches_tracked) matches any architecture: only parameters count
+    if not usable.keys() & {name for name, _ in model.named_parameters()}:
         raise ValueError(f"weights file {path}: no tensor matches the model by name and shape "
                          f"(first keys: {list(state)[:5]})")
     model.load_state_dict(usable, strict=False)
