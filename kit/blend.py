@@ -98,12 +98,12 @@ def weights_report(blender, run_names: list[str], classes: list[str], task: str)
 
 
 def blend_scores(oof: pd.DataFrame, runs: list[RunPredictions]) -> dict:
-    """Overall and per-fold OOF metrics of the blend, plus each input run's overall metrics."""
+    """Overall and per-fold OOF metrics of the blend (keys as kit.cv writes them) and of each input run."""
     first, classes = runs[0], runs[0].classes
     Y, P, folds = first.labels(), oof[classes].to_numpy(np.float64), oof[FOLD].to_numpy()
     return {"task": first.task, "overall": all_scores(Y, P, first.task),
-            "per_fold": {str(k): all_scores(Y[folds == k], P[folds == k], first.task)
-                         for k in np.unique(folds)},
+            "folds": {str(k): all_scores(Y[folds == k], P[folds == k], first.task)
+                      for k in np.unique(folds)},
             "runs": {r.name: all_scores(Y, r.oof_matrix(), r.task) for r in runs}}
 
 

@@ -90,7 +90,8 @@ class RankBlender(_Blender):
 
     A prediction's rank is its position in that run's OOF distribution for the class (mid-rank / n, the
     empirical CDF). Test predictions are ranked against the same OOF distribution, not within test, so
-    OOF and test land on one scale and thresholds tuned on the blend's OOF transfer to its test. For
+    OOF and test land on one scale and thresholds tuned on the blend's OOF transfer to its test. Ranks are
+    not probabilities (0.5 means "above the median"): tune thresholds on a rank blend before submitting. For
     multi-class tasks the rows are renormalised to sum to 1; the argmax of per-class ranks is not calibrated
     across classes, so prefer `mean`, `weights` or `stack` there.
     """
