@@ -211,7 +211,8 @@ def test_rerunning_a_finished_run_needs_overwrite(bccd_run, capsys):
     before = tree_hashes(bccd_run.out)
     capsys.readouterr()
     assert main(bccd_run.argv) != 0
-    assert re.search(rf"{re.escape(str(bccd_run.run_dir))} is a finished run; pass --overwrite", capsys.readouterr().err)
+    err = capsys.readouterr().err
+    assert re.search(rf"{re.escape(str(bccd_run.run_dir))} is a finished run; pass --overwrite", err), err
     assert tree_hashes(bccd_run.out) == before
 
 
@@ -248,5 +249,6 @@ def test_config_file_then_flags(small_bccd, cv_args, tmp_path, capsys):
     config.write_text(json.dumps({"lr": 0.001, "batchsize": 16}))
     capsys.readouterr()
     assert main([*cv_args(small_bccd, "cfg2"), "--config", str(config)]) != 0
-    assert re.search(rf"config file {re.escape(str(config))}: unknown config keys \['batchsize'\]", capsys.readouterr().err)
+    err = capsys.readouterr().err
+    assert re.search(rf"config file {re.escape(str(config))}: unknown config keys \['batchsize'\]", err), err
     assert not (tmp_path / "oof" / "cfg2").exists()

@@ -33,7 +33,7 @@ def kill_after_first_checkpoint(argv: list[str], last_pt, log_path, timeout: flo
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
-        if proc.poll() is None and not last_pt.exists():
+        if proc.poll() is None:  # a failed wait above: never leave the process running
             proc.kill()
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
