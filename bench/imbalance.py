@@ -1,0 +1,239 @@
+"""Does selective learning help rare labels? `none`, `class-weight` and `selective` on the same folds and seeds.
+
+    .venv/bin/python bench/imbalance.py [--seeds 3] [--model mobilenetv3_small_100] [--img-size 64] [--epochs 6]
+
+Datasets (--datasets):
+  bccd      the multi-label competition folder as it is (rare labels: prevalence < --rare-below).
+  pbc-rare  the multi-class pbc folder with a rare class made: --rare-class keeps only --rare-keep (5%) of its
+            train rows, the other classes are subsampled (stratified) so train.csv has --pbc-rows rows (CPU
+            budget; 0 = all); test.csv is pbc's whole test set (natural class mix). Rare classes: the reduced
+            one plus any class whose share is < --rare-share x 1/C.
+Every (dataset, method, seed) is one `run_cv` with the same fold split (--fold-seed); `seed` changes the
+initialisation, augmentation and sampling. From each run: per-label AUC and F1 (multi-label: threshold 0.5;
+multi-class: one-vs-rest F1 of the argmax) on the OOF predictions and, where the folder has solution.csv, on
+the test set (fold-mean predictions). Tables: mean +- std (ddof 1) over seeds, and paired per-seed deltas to
+`none`. OOF rows come from the checkpoint chosen on the same fold (slightly optimistic, alike for all methods);
+the test rows are untouched by any choice. Methods: none, class-weight, sampler, selective, selective:<target>.
+Finished runs under --work-dir are reused, so an interrupted benchmark resumes where it stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import f1_score, roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kit.config import TrainConfig, validate_config  # noqa: E402
+from kit.crossval import run_cv  # noqa: E402
+from kit.metrics import MULTICLASS, decide  # noqa: E402
+from kit.runs import ID, atomic_write, load_run, write_csv  # noqa: E402
+from kit.score import read_table  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+DATASETS = ("bccd", "pbc-rare")
+MACRO_RARE, MACRO_ALL = "macro (rare)", "macro (all)"
+
+
+def make_rare_variant(source: Path, dest_root: Path, rare_class: str, keep: float, total_rows: int,
+                      seed: int) -> Path:
+    """A competition folder whose train.csv keeps `keep` of `rare_class`'s rows and about `total_rows` in all
+    (other classes subsampled proportionally); test files are copied, images symlinked. Deterministic, so a
+    folder of the same name is reused."""
+    dest = dest_root / f"{source.name}-{rare_class}-keep{keep:g}-rows{total_rows}-s{seed}"
+    if (dest / "train.csv").exists():
+        return dest
+    train = pd.read_csv(source / "train.csv", dtype=str, keep_default_na=False)
+    label_col = train.columns[1]
+    counts = train[label_col].value_counts()
+    if rare_class not in counts:
+        raise SystemExit(f"{source / 'train.csv'}: no class {rare_class!r}; classes are {sorted(counts.index)}")
+    rng = np.random.default_rng(seed)
+    n_rare = max(2, round(keep * counts[rare_class]))
+    others = counts.drop(rare_class)
+    share = 1.0 if total_rows <= 0 else min(1.0, (total_rows - n_rare) / others.sum())
+    wanted = {rare_class: n_rare, **{c: max(2, round(share * n)) for c, n in others.items()}}
+    picked = [rng.choice(np.flatnonzero(train[label_col] == c), n, replace=False) for c, n in wanted.items()]
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    train.iloc[np.sort(np.concatenate(picked))].to_csv(tmp / "train.csv", index=False)
+    for name in ("test.csv", "sample_submission.csv", "solution.csv"):
+        if (source / name).exists():
+            shutil.copyfile(source / name, tmp / name)
+    (tmp / "images").symlink_to((source / "images").resolve(), target_is_directory=True)
+    tmp.rename(dest)
+    return dest
+
+
+def parse_method(spec: str) -> tuple[str, str]:
+    """'selective:0.5' -> ('selective', '0.5'); 'none' -> ('none', 'uniform')."""
+    method, _, target = spec.partition(":")
+    return method, target or "uniform"
+
+
+def per_label_scores(Y: np.ndarray, P: np.ndarray, task: str, classes: list[str]) -> pd.DataFrame:
+    D = decide(P, task)  # 0.5 per label / argmax
+    rows = []
+    for c, label in enumerate(classes):
+        n_pos = int(Y[:, c].sum())
+        auc = roc_auc_score(Y[:, c], P[:, c]) if 0 < n_pos < len(Y) else np.nan
+        rows.append({"label": label, "n_pos": n_pos, "auc": auc,
+                     "f1": f1_score(Y[:, c], D[:, c], zero_division=0)})
+    return pd.DataFrame(rows)
+
+
+def test_labels(solution: Path, ids: pd.Series, classes: list[str]) -> np.ndarray:
+    """(n, C) 0/1 hidden test labels in the order of `ids`: one label column (space-separated) or one-hot."""
+    table = read_table(solution).loc[ids.astype(str)]
+    if table.shape[1] > 1:
+        return table[classes].to_numpy(dtype=np.float64)
+    index = {c: i for i, c in enumerate(classes)}
+    Y = np.zeros((len(table), len(classes)))
+    for r, labels in enumerate(table.iloc[:, 0]):
+        Y[r, [index[c] for c in labels.split()]] = 1
+    return Y
+
+
+def rare_labels(Y_train: np.ndarray, task: str, rare_below: float, rare_share: float) -> np.ndarray:
+    prevalence = Y_train.mean(axis=0)
+    return prevalence < (rare_share / Y_train.shape[1] if task == MULTICLASS else rare_below)
+
+
+def evaluate_run(run_dir: Path, data_dir: Path, rare: np.ndarray) -> pd.DataFrame:
+    """Per-label rows plus the two macro rows, for the OOF split and (with solution.csv) the test split."""
+    run = load_run(run_dir)
+    splits = {"oof": (run.labels(), run.oof_matrix())}
+    if (data_dir / "solution.csv").exists() and run.test is not None:
+        splits["test"] = (test_labels(data_dir / "solution.csv", run.test[ID], run.classes), run.test_matrix())
+    frames = []
+    for split, (Y, P) in splits.items():
+        scores = per_label_scores(Y, P, run.task, run.classes).assign(rare=rare)
+        macros = [{"label": name, "n_pos": int(scores.n_pos[mask].sum()), "auc": scores.auc[mask].mean(),
+                   "f1": scores.f1[mask].mean(), "rare": name == MACRO_RARE}
+                  for name, mask in ((MACRO_RARE, scores.rare), (MACRO_ALL, scores.rare | ~scores.rare))]
+        frames.append(pd.concat([scores, pd.DataFrame(macros)], ignore_index=True).assign(split=split))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _mean_std(values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "-"
+    return f"{values.mean():.3f}" + (f" ± {values.std(ddof=1):.3f}" if len(values) > 1 else "")
+
+
+def markdown_tables(long: pd.DataFrame, methods: list[str]) -> str:
+    """One table per (dataset, split): labels x (AUC, F1) per method, then the paired deltas to `none`."""
+    out = []
+    for (dataset, split), part in long.groupby(["dataset", "split"], sort=False):
+        seeds = {m: part[part.method == m].seed.nunique() for m in methods}
+        head = ["label", "pos"] + [f"AUC {m}" for m in methods] + [f"F1 {m}" for m in methods]
+        out += [f"### {dataset}, {split} ({', '.join(f'{m}: {n} seeds' for m, n in seeds.items())})", "",
+                "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for label, rows in part.groupby("label", sort=False):
+            name = f"**{label}**" if label.startswith("macro") else label + (" *" if rows.rare.iloc[0] else "")
+            cells = [name, str(rows.n_pos.iloc[0])]
+            cells += [_mean_std(rows[rows.method == m].auc) for m in methods]
+            cells += [_mean_std(rows[rows.method == m].f1) for m in methods]
+            out.append("| " + " | ".join(cells) + " |")
+        out += ["", "(* rare label; pos = positives in the split)", ""]
+        base = part[(part.label == MACRO_RARE) & (part.method == "none")].set_index("seed")
+        for m in [m for m in methods if m != "none"]:
+            other = part[(part.label == MACRO_RARE) & (part.method == m)].set_index("seed")
+            paired = base.index.intersection(other.index)
+            if len(paired) == 0:
+                continue
+            d = other.loc[paired, ["auc", "f1"]] - base.loc[paired, ["auc", "f1"]]
+            out.append(f"- {m} − none, {MACRO_RARE}, paired over {len(paired)} seeds: "
+                       f"AUC {d.auc.mean():+.3f} ± {d.auc.std(ddof=1) if len(d) > 1 else 0:.3f} "
+                       f"(better in {(d.auc > 0).sum()}/{len(d)}), "
+                       f"F1 {d.f1.mean():+.3f} ± {d.f1.std(ddof=1) if len(d) > 1 else 0:.3f} "
+                       f"(better in {(d.f1 > 0).sum()}/{len(d)})")
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    p.add_argument("--methods", nargs="+", default=["none", "class-weight", "selective"],
+                   help="none, class-weight, sampler, selective, or selective:<target> (uniform/train/0..1)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per (dataset, method)")
+    p.add_argument("--data-root", type=Path, default=HERE.parents[1] / "shared" / "data")
+    p.add_argument("--rare-class", default="monocyte", help="pbc class reduced to --rare-keep of its rows")
+    p.add_argument("--rare-keep", type=float, default=0.05)
+    p.add_argument("--pbc-rows", type=int, default=600, help="train rows of the pbc variant (0 = all)")
+    p.add_argument("--variant-seed", type=int, default=0)
+    p.add_argument("--rare-below", type=float, default=0.15, help="multi-label: rare if prevalence below")
+    p.add_argument("--rare-share", type=float, default=0.5, help="multi-class: rare if share below this x 1/C")
+    p.add_argument("--model", default="mobilenetv3_small_100")
+    p.add_argument("--img-size", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--folds", type=int, default=3)
+    p.add_argument("--fold-seed", type=int, default=42)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: the 2-core machine is shared)")
+    p.add_argument("--work-dir", type=Path, default=HERE / "results" / "imbalance-work")
+    p.add_argument("--out", type=Path, default=HERE / "results" / "imbalance",
+                   help="writes <out>.md and <out>.csv")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    methods = [parse_method(m) for m in args.methods]
+    data_dirs = {"bccd": args.data_root / "bccd", "pbc-rare": args.data_root / "pbc"}
+    for name in args.datasets:
+        if not (data_dirs[name] / "train.csv").exists():
+            raise SystemExit(f"{data_dirs[name]}: no train.csv (set --data-root)")
+    if "pbc-rare" in args.datasets:
+        data_dirs["pbc-rare"] = make_rare_variant(data_dirs["pbc-rare"], args.work_dir / "data", args.rare_class,
+                                                  args.rare_keep, args.pbc_rows, args.variant_seed)
+    setting = f"{args.model}-{args.img_size}px-e{args.epochs}-k{args.folds}-f{args.fold_seed}-b{args.batch_size}-lr{args.lr:g}"
+    jobs = [(seed, d, m) for seed in range(args.seeds) for d in args.datasets for m in methods]
+    started, frames = time.perf_counter(), []
+    say = lambda msg: print(f"[{time.perf_counter() - started:7.0f}s] {msg}", flush=True)  # noqa: E731
+    say(f"{len(jobs)} runs, setting {setting}, work dir {args.work_dir}; data: "
+        + ", ".join(f"{d} = {data_dirs[d]}" for d in args.datasets))
+    for i, (seed, dataset, (method, target)) in enumerate(jobs, 1):
+        label = method if target == "uniform" else f"{method}:{target}"
+        cfg = TrainConfig(data=str(data_dirs[dataset]), folds=args.folds, fold_seed=args.fold_seed, seed=seed,
+                          model=args.model, img_size=args.img_size, epochs=args.epochs, patience=args.epochs,
+                          batch_size=args.batch_size, lr=args.lr, balance=method, balance_target=target,
+                          tta=False, device="cpu", num_workers=0, name=f"{label.replace(':', '-')}-s{seed}",
+                          oof_dir=str(args.work_dir / dataset / setting), folds_dir=str(args.work_dir / "folds"),
+                          cache_dir=str(args.work_dir / "cache"))
+        validate_config(cfg)
+        run_dir = Path(cfg.oof_dir) / cfg.run_name
+        if not (run_dir / "oof.csv").exists():
+            say(f"run {i}/{len(jobs)}: {dataset} {label} seed {seed} ...")
+            run_cv(cfg, resume=True, quiet=True, log=lambda msg: None)
+        run = load_run(run_dir)
+        rare = rare_labels(run.labels(), run.task, args.rare_below, args.rare_share)
+        if dataset == "pbc-rare":  # the reduced class is rare by construction, whatever its share
+            rare |= np.array(run.classes) == args.rare_class
+        scores = evaluate_run(run_dir, data_dirs[dataset], rare)
+        frames.append(scores.assign(dataset=dataset, method=label, seed=seed))
+        macro = scores[(scores.split == "oof") & (scores.label == MACRO_RARE)].iloc[0]
+        say(f"run {i}/{len(jobs)}: {dataset} {label} seed {seed}: OOF rare macro AUC {macro.auc:.3f} "
+            f"F1 {macro.f1:.3f}  (rare: {', '.join(np.array(run.classes)[rare])})")
+    long = pd.concat(frames, ignore_index=True)[["dataset", "split", "method", "seed", "label", "rare", "n_pos",
+                                                  "auc", "f1"]]
+    order = [m if t == "uniform" else f"{m}:{t}" for m, t in methods]
+    note = (f"Setting: {setting}; {args.seeds} seeds; pbc-rare = {args.rare_class} kept at {args.rare_keep:g} "
+            f"of its rows, {args.pbc_rows or 'all'} train rows in all (variant seed {args.variant_seed}).")
+    text = f"# Imbalance benchmark\n\n{note}\n\n{markdown_tables(long, order)}"
+    write_csv(long, args.out.with_suffix(".csv"))
+    atomic_write(args.out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(text))
+    print(text)
+    say(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
