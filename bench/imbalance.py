@@ -96,7 +96,10 @@ def test_labels(solution: Path, ids: pd.Series, classes: list[str]) -> np.ndarra
         return table[classes].to_numpy(dtype=np.float64)
     index = {c: i for i, c in enumerate(classes)}
     Y = np.zeros((len(table), len(classes)))
-    for r, labels in enumerate(table.iloc[:, 0]):
+    for r, (row_id, labels) in enumerate(table.iloc[:, 0].items()):
+        unknown = [c for c in labels.split() if c not in index]
+        if unknown:
+            raise ValueError(f"{solution}: id {row_id} has labels {unknown} outside the run's classes {classes}")
         Y[r, [index[c] for c in labels.split()]] = 1
     return Y
 
@@ -194,7 +197,8 @@ def main(argv=None) -> int:
     if "pbc-rare" in args.datasets:
         data_dirs["pbc-rare"] = make_rare_variant(data_dirs["pbc-rare"], args.work_dir / "data", args.rare_class,
                                                   args.rare_keep, args.pbc_rows, args.variant_seed)
-    setting = f"{args.model}-{args.img_size}px-e{args.epochs}-k{args.folds}-f{args.fold_seed}-b{args.batch_size}-lr{args.lr:g}"
+    setting = (f"{args.model}-{args.img_size}px-e{args.epochs}-k{args.folds}-f{args.fold_seed}"
+               f"-b{args.batch_size}-lr{args.lr:g}")  # runs of other settings live in other folders
     jobs = [(seed, d, m) for seed in range(args.seeds) for d in args.datasets for m in methods]
     started, frames = time.perf_counter(), []
     say = lambda msg: print(f"[{time.perf_counter() - started:7.0f}s] {msg}", flush=True)  # noqa: E731

@@ -1,0 +1,99 @@
+"""bench/imbalance.py helpers: the made-rare pbc variant, per-label scores, rare labels, the tables."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import f1_score
+
+from kit.data import load_competition
+from kit.metrics import MULTICLASS, MULTILABEL
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+_spec = importlib.util.spec_from_file_location("bench_imbalance", ROOT / "bench" / "imbalance.py")
+imb = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(imb)
+
+
+def test_rare_variant_keeps_five_percent_and_the_whole_test_set(tmp_path):
+    source = SHARED / "pbc"
+    full = pd.read_csv(source / "train.csv")
+    dest = imb.make_rare_variant(source, tmp_path, "monocyte", 0.05, 600, seed=0)
+    train = pd.read_csv(dest / "train.csv")
+    counts = train.label.value_counts()
+    assert counts["monocyte"] == round(0.05 * (full.label == "monocyte").sum())
+    assert abs(len(train) - 600) <= len(counts)  # rounding per class
+    assert set(train.id) <= set(full.id) and train.id.is_unique
+    others = counts.drop("monocyte") / full.label.value_counts().drop("monocyte")
+    assert others.max() - others.min() < 0.02  # the other classes shrink alike (stratified)
+    comp = load_competition(dest)
+    assert comp.task == MULTICLASS and len(comp.train_ids) == len(train)
+    assert list(comp.test_ids) == list(pd.read_csv(source / "test.csv", dtype=str).id)
+    # deterministic and reused: a second call changes nothing
+    before = (dest / "train.csv").read_bytes()
+    assert imb.make_rare_variant(source, tmp_path, "monocyte", 0.05, 600, seed=0) == dest
+    assert (dest / "train.csv").read_bytes() == before
+    with pytest.raises(SystemExit, match="no class 'nope'"):
+        imb.make_rare_variant(source, tmp_path / "other", "nope", 0.05, 600, seed=0)
+
+
+def test_per_label_scores_multiclass_is_one_vs_rest_f1_of_argmax():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 200)
+    Y = np.eye(4)[y]
+    P = rng.dirichlet(np.ones(4), 200) + 0.8 * Y
+    P /= P.sum(1, keepdims=True)
+    scores = imb.per_label_scores(Y, P, MULTICLASS, list("abcd"))
+    pred = P.argmax(1)
+    expected = [f1_score(y == c, pred == c) for c in range(4)]
+    assert np.allclose(scores.f1, expected)
+    assert (scores.auc > 0.5).all() and list(scores.n_pos) == list(np.bincount(y, minlength=4))
+
+
+def test_per_label_scores_multilabel_threshold_and_missing_positives():
+    Y = np.array([[1, 0], [1, 0], [0, 0], [0, 0]], dtype=float)
+    P = np.array([[0.9, 0.1], [0.4, 0.2], [0.6, 0.3], [0.1, 0.6]])
+    scores = imb.per_label_scores(Y, P, MULTILABEL, ["x", "y"])
+    assert scores.auc[0] == pytest.approx(0.75)      # 3 of 4 positive/negative pairs ordered right
+    assert scores.f1[0] == pytest.approx(0.5)        # at 0.5: one TP, one FN, one FP
+    assert np.isnan(scores.auc[1]) and scores.f1[1] == 0
+
+
+def test_rare_labels_by_prevalence_or_share():
+    Y = np.zeros((100, 4))
+    Y[:50, 0] = 1
+    Y[:10, 1] = 1
+    Y[:14, 2] = 1
+    Y[:16, 3] = 1
+    assert list(imb.rare_labels(Y, MULTILABEL, 0.15, 0.5)) == [False, True, True, False]
+    y = np.r_[np.zeros(60), np.ones(30), np.full(10, 2)].astype(int)   # shares .6 .3 .1, uniform 1/3
+    assert list(imb.rare_labels(np.eye(3)[y], MULTICLASS, 0.15, 0.5)) == [False, False, True]
+
+
+def test_test_labels_read_the_solution_in_prediction_order():
+    solution = SHARED / "bccd" / "solution.csv"
+    truth = pd.read_csv(solution, dtype=str)
+    ids = truth.id[::-1].reset_index(drop=True)
+    classes = sorted({c for s in truth.labels for c in s.split()})
+    Y = imb.test_labels(solution, ids, classes)
+    assert Y.shape == (len(truth), len(classes))
+    first = truth.set_index("id").loc[ids[0], "labels"].split()
+    assert list(Y[0]) == [float(c in first) for c in classes]
+    assert Y[:, classes.index("BASOPHIL")].sum() == sum("BASOPHIL" in s.split() for s in truth.labels)
+    with pytest.raises(ValueError, match="outside the run's classes"):
+        imb.test_labels(solution, ids, [c for c in classes if c != "WBC"])
+
+
+def test_tables_report_mean_std_and_paired_deltas():
+    rows = []
+    for seed, (none, sel) in enumerate([(0.60, 0.70), (0.70, 0.75), (0.80, 0.78)]):
+        for method, value in (("none", none), ("selective", sel)):
+            rows.append({"dataset": "d", "split": "oof", "method": method, "seed": seed, "label": imb.MACRO_RARE,
+                         "rare": True, "n_pos": 5, "auc": value, "f1": value / 2})
+    text = imb.markdown_tables(pd.DataFrame(rows), ["none", "selective"])
+    assert "0.700 ± 0.100" in text                                   # none AUC over 3 seeds
+    assert "AUC +0.043 ± 0.060 (better in 2/3)" in text              # deltas 0.10, 0.05, -0.02
