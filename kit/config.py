@@ -81,7 +81,27 @@ def config_from_dict(values: dict) -> TrainConfig:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+    hints = typing.get_type_hints(TrainConfig)
+    values = {k: _checked(k, v, hints[k]) for k, v in values.items()}
     return TrainConfig(**values)
+
+
+def _checked(name: str, value, hint):
+    """The value if it fits the field's type (an int is fine where a float is expected), else an error."""
+    allowed = typing.get_args(hint) or (hint,)
+    if value is None:
+        if type(None) in allowed:
+            return None
+        raise ValueError(f"config key {name!r} must not be null")
+    for tp in allowed:
+        if typing.get_origin(tp) is list:
+            if isinstance(value, list) and all(isinstance(v, typing.get_args(tp)[0]) for v in value):
+                return value
+        elif tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        elif tp is not type(None) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+            return value
+    raise ValueError(f"config key {name!r} must be {hint}, got {value!r}")
 
 
 def load_config(path: str | Path) -> TrainConfig:
