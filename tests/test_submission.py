@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -156,7 +157,7 @@ def test_score_names_missing_ids_and_exits_non_zero(tmp_path):
     with pytest.raises(SystemExit, match=f"missing.*{first}"):
         score_main([str(tmp_path / "short.csv"), "--solution", str(solution)])
     result = subprocess.run([sys.executable, "-m", "kit.score", str(tmp_path / "short.csv"), "--solution",
-                             str(solution)], capture_output=True, text=True)
+                             str(solution)], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert result.returncode != 0 and first in result.stderr
 
 
