@@ -23,6 +23,7 @@ from kit.leaderboard import write_leaderboard
 from kit.metrics import GREATER_IS_BETTER, MULTICLASS, all_scores
 from kit.runs import FOLD, ID, RunPredictions, finished_runs, load_run, read_json, write_csv, write_json
 from kit.submission import choose_thresholds, write_submission
+from kit.thresholds import tune_run_thresholds
 
 
 class BlendInputError(ValueError):
@@ -177,7 +178,10 @@ def main(argv=None) -> Path:
     parser.add_argument("--tune-dir", default="tune")
     parser.add_argument("--submissions-dir", default="submissions")
     parser.add_argument("--thresholds", default=None,
-                        help="thresholds file for the submission (default: tune/<name>/thresholds.json)")
+                        help="thresholds file for the submission (default: fit on the blend's own honest OOF "
+                             "and write tune/<name>/thresholds.json)")
+    parser.add_argument("--no-thresholds", action="store_true",
+                        help="submit at 0.5 / argmax instead of tuned thresholds")
     parser.add_argument("--metric", default=None, choices=sorted(GREATER_IS_BETTER),
                         help="hill-climbing metric and leaderboard sort key (default: the task's)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="blender parameter")
@@ -213,7 +217,10 @@ def run_blend(args: argparse.Namespace) -> Path:
     print(f"wrote {out_dir}  honest OOF: " + ", ".join(f"{k}={v:.4f}" for k, v in overall.items()))
     if test is not None:
         blend = load_run(out_dir)
-        thresholds = choose_thresholds(blend, args.tune_dir, args.thresholds)
+        if args.thresholds is None and not args.no_thresholds:
+            # a new blend has no thresholds yet: fit them now on its honest OOF (as kit.tune would)
+            tune_run_thresholds(out_dir, args.tune_dir)
+        thresholds = None if args.no_thresholds else choose_thresholds(blend, args.tune_dir, args.thresholds)
         print(f"wrote {write_submission(blend, submission, thresholds, args.overwrite)}")
     write_leaderboard(oof_dir, args.tune_dir, args.submissions_dir, args.metric)
     return out_dir

@@ -25,7 +25,8 @@ def oof_inputs(project, names=("run0", "run1", "run2")):
 @pytest.mark.parametrize("method", ["mean", "weights", "hill"])
 def test_blend_of_one_run_equals_the_run(tmp_path, task, method):
     p = make_project(tmp_path, task, n_runs=1)
-    blend.main(["--runs", "run0", "--method", method, "--name", "solo", *cli_dirs(p)])
+    # --no-thresholds: compare with the run's own submission, which is made at 0.5 / argmax
+    blend.main(["--runs", "run0", "--method", method, "--name", "solo", "--no-thresholds", *cli_dirs(p)])
     run, solo = load_run(p["oof_dir"] / "run0"), load_run(p["oof_dir"] / "solo")
     pd.testing.assert_frame_equal(solo.oof, run.oof)
     pd.testing.assert_frame_equal(solo.test, run.test)
@@ -184,7 +185,9 @@ def test_leaderboard_lists_runs_and_blends_sorted_with_thresholded_metric(tmp_pa
     run1 = load_run(p["oof_dir"] / "run1")
     expected = score("macro_f1", run1.labels(), (run1.oof_matrix() >= 0.3).astype(float), MULTILABEL)
     assert table.set_index("name").loc["run1", "thresholded_macro_f1"] == pytest.approx(expected)
-    assert table.set_index("name")["thresholded_macro_f1"].drop("run1").isna().all()
+    thresholded = table.set_index("name")["thresholded_macro_f1"]
+    assert thresholded[["run0", "run2"]].isna().all()  # never tuned
+    assert not np.isnan(thresholded["blend-weights"])   # a new blend fits its own thresholds
 
 
 def test_hill_fast_auc_equals_kit_metrics_auc():
@@ -194,3 +197,17 @@ def test_hill_fast_auc_equals_kit_metrics_auc():
     P = np.round(rng.random((200, 5)), 2)  # many ties
     assert rank_auc(Y, P) == pytest.approx(mean_auc(Y, P), abs=1e-12)
     assert np.isnan(rank_auc(np.zeros((5, 2)), P[:5, :2]))
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_new_blend_fits_its_own_thresholds_and_submits_with_them(tmp_path, task):
+    p = make_project(tmp_path, task, n_runs=2)
+    blend.main(["--runs", "run0", "run1", "--method", "mean", "--name", "b", *cli_dirs(p)])
+    fitted = json.loads((p["tune_dir"] / "b" / "thresholds.json").read_text())
+    assert fitted["run"] == "b" and fitted["after"] >= fitted["before"]
+    b = load_run(p["oof_dir"] / "b")
+    sub = pd.read_csv(p["submissions_dir"] / "b.csv", keep_default_na=False)
+    plain = tmp_path / "plain"
+    submission.main(["b", *cli_dirs(p)[:4], "--submissions-dir", str(plain), "--thresholds",
+                     str(p["tune_dir"] / "b" / "thresholds.json")])
+    assert sub.equals(pd.read_csv(plain / "b.csv", keep_default_na=False))
