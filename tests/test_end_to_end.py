@@ -1,0 +1,42 @@
+"""The whole flow on real shared data, through the CLIs a user types: two tiny backbones -> kit.tune
+thresholds -> kit.blend -> submission in the sample's format -> kit.score against solution.csv."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import BCCD, PBC, cv_argv
+
+from kit import blend, cv, score, tune
+from kit.runs import load_run
+
+
+@pytest.mark.parametrize("source", ["bccd", "pbc"])
+def test_two_models_to_a_scored_submission(tmp_path, cache_dir, small_pbc, source):
+    data = BCCD if source == "bccd" else small_pbc
+    solution_path = (BCCD if source == "bccd" else PBC) / "solution.csv"
+    for model in ("test_resnet", "test_efficientnet"):
+        assert cv.main(cv_argv(data, tmp_path, cache_dir, model, "--model", model)) == 0
+    dirs = ["--oof-dir", str(tmp_path / "oof"), "--tune-dir", str(tmp_path / "tune")]
+    tuned = tune.main(dirs)  # no run named: every finished run
+    assert {t["run"] for t in tuned} == {"test_resnet", "test_efficientnet"}
+    blend.main(["--runs", "test_resnet", "test_efficientnet", "--method", "hill", "--name", "b", *dirs,
+                "--submissions-dir", str(tmp_path / "subs")])
+
+    sample = pd.read_csv(data / "sample_submission.csv", dtype=str, keep_default_na=False)
+    sub = pd.read_csv(tmp_path / "subs" / "b.csv", dtype=str, keep_default_na=False)
+    assert list(sub.columns) == list(sample.columns) and sub["id"].tolist() == sample["id"].tolist()
+    b = load_run(tmp_path / "oof" / "b")
+    vocabulary = set(b.classes)
+    if source == "bccd":   # space-separated label names, possibly empty
+        assert all(set(v.split()) <= vocabulary for v in sub["labels"])
+    else:                  # exactly one class name per row
+        assert set(sub["label"]) <= vocabulary
+
+    solution = pd.read_csv(solution_path, dtype=str, keep_default_na=False)
+    solution = solution[solution["id"].isin(set(sample["id"]))]
+    solution_file = tmp_path / "solution.csv"
+    solution.to_csv(solution_file, index=False)
+    scores = score.main([str(tmp_path / "subs" / "b.csv"), "--solution", str(solution_file)])
+    assert 0.0 <= scores["macro_f1"] <= 1.0
+    board = pd.read_csv(tmp_path / "subs" / "leaderboard.csv")
+    assert set(board["name"]) == {"test_resnet", "test_efficientnet", "b"}
