@@ -1,6 +1,6 @@
 """Does selective learning help rare labels? `none`, `class-weight` and `selective` on the same folds and seeds.
 
-    .venv/bin/python bench/imbalance.py [--seeds 3] [--model mobilenetv3_small_100] [--img-size 64] [--epochs 6]
+    .venv/bin/python bench/imbalance.py [--seeds 3] [--model resnet10t] [--img-size 48] [--epochs 6]
 
 Datasets (--datasets):
   bccd      the multi-label competition folder as it is (rare labels: prevalence < --rare-below).
@@ -9,9 +9,11 @@ Datasets (--datasets):
             budget; 0 = all); test.csv is pbc's whole test set (natural class mix). Rare classes: the reduced
             one plus any class whose share is < --rare-share x 1/C.
 Every (dataset, method, seed) is one `run_cv` with the same fold split (--fold-seed); `seed` changes the
-initialisation, augmentation and sampling. From each run: per-label AUC and F1 (multi-label: threshold 0.5;
-multi-class: one-vs-rest F1 of the argmax) on the OOF predictions and, where the folder has solution.csv, on
-the test set (fold-mean predictions). Tables: mean +- std (ddof 1) over seeds, and paired per-seed deltas to
+initialisation, augmentation and sampling. From each run: per-label AUC, F1@0.5 (multi-label: threshold 0.5;
+multi-class: one-vs-rest F1 of the argmax) and "F1 tuned" (per-class thresholds / biases from kit.thresholds,
+fitted for macro F1 on OOF rows the decided rows are not part of) on the OOF predictions and, where the folder
+has solution.csv, on the test set (fold-mean predictions). Reweighting shifts probabilities, so F1@0.5 mixes
+ranking and calibration; AUC and tuned F1 are the fairer comparisons. Tables: mean +- std (ddof 1) over seeds, and paired per-seed deltas to
 `none`. OOF rows come from the checkpoint chosen on the same fold (slightly optimistic, alike for all methods);
 the test rows are untouched by any choice. Methods: none, class-weight, sampler, selective, selective:<target>.
 Finished runs under --work-dir are reused, so an interrupted benchmark resumes where it stopped.
@@ -33,12 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kit.config import TrainConfig, validate_config  # noqa: E402
 from kit.crossval import run_cv  # noqa: E402
 from kit.metrics import MULTICLASS, decide  # noqa: E402
-from kit.runs import ID, atomic_write, load_run, write_csv  # noqa: E402
+from kit.runs import FOLD, ID, atomic_write, load_run, write_csv  # noqa: E402
 from kit.score import read_table  # noqa: E402
+from kit.thresholds import fit_thresholds  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATASETS = ("bccd", "pbc-rare")
 MACRO_RARE, MACRO_ALL = "macro (rare)", "macro (all)"
+METRICS = {"auc": "AUC", "f1": "F1@0.5", "f1_tuned": "F1 tuned"}  # column -> table title
 
 
 def make_rare_variant(source: Path, dest_root: Path, rare_class: str, keep: float, total_rows: int,
@@ -78,15 +82,26 @@ def parse_method(spec: str) -> tuple[str, str]:
     return method, target or "uniform"
 
 
-def per_label_scores(Y: np.ndarray, P: np.ndarray, task: str, classes: list[str]) -> pd.DataFrame:
-    D = decide(P, task)  # 0.5 per label / argmax
+def per_label_scores(Y: np.ndarray, P: np.ndarray, D_tuned: np.ndarray, task: str,
+                     classes: list[str]) -> pd.DataFrame:
+    """AUC, F1 of the default decisions (0.5 per label / argmax) and F1 of the tuned decisions `D_tuned`."""
+    D = decide(P, task)
     rows = []
     for c, label in enumerate(classes):
         n_pos = int(Y[:, c].sum())
         auc = roc_auc_score(Y[:, c], P[:, c]) if 0 < n_pos < len(Y) else np.nan
-        rows.append({"label": label, "n_pos": n_pos, "auc": auc,
-                     "f1": f1_score(Y[:, c], D[:, c], zero_division=0)})
+        rows.append({"label": label, "n_pos": n_pos, "auc": auc, "f1": f1_score(Y[:, c], D[:, c], zero_division=0),
+                     "f1_tuned": f1_score(Y[:, c], D_tuned[:, c], zero_division=0)})
     return pd.DataFrame(rows)
+
+
+def nested_tuned_decisions(Y: np.ndarray, P: np.ndarray, folds: np.ndarray, task: str) -> np.ndarray:
+    """Each fold's OOF rows decided with thresholds / biases fitted (macro F1) on the other folds only."""
+    D = np.zeros_like(Y, dtype=np.int64)
+    for k in np.unique(folds):
+        held = folds == k
+        D[held] = decide(P[held], task, fit_thresholds(Y[~held], P[~held], task))
+    return D
 
 
 def test_labels(solution: Path, ids: pd.Series, classes: list[str]) -> np.ndarray:
@@ -110,16 +125,20 @@ def rare_labels(Y_train: np.ndarray, task: str, rare_below: float, rare_share: f
 
 
 def evaluate_run(run_dir: Path, data_dir: Path, rare: np.ndarray) -> pd.DataFrame:
-    """Per-label rows plus the two macro rows, for the OOF split and (with solution.csv) the test split."""
+    """Per-label rows plus the two macro rows, for the OOF split and (with solution.csv) the test split.
+    Tuned decisions never see the rows they decide: nested over folds on OOF, fitted on all OOF for test."""
     run = load_run(run_dir)
-    splits = {"oof": (run.labels(), run.oof_matrix())}
+    Y, P = run.labels(), run.oof_matrix()
+    splits = {"oof": (Y, P, nested_tuned_decisions(Y, P, run.oof[FOLD].to_numpy(), run.task))}
     if (data_dir / "solution.csv").exists() and run.test is not None:
-        splits["test"] = (test_labels(data_dir / "solution.csv", run.test[ID], run.classes), run.test_matrix())
+        P_test = run.test_matrix()
+        splits["test"] = (test_labels(data_dir / "solution.csv", run.test[ID], run.classes), P_test,
+                          decide(P_test, run.task, fit_thresholds(Y, P, run.task)))
     frames = []
-    for split, (Y, P) in splits.items():
-        scores = per_label_scores(Y, P, run.task, run.classes).assign(rare=rare)
-        macros = [{"label": name, "n_pos": int(scores.n_pos[mask].sum()), "auc": scores.auc[mask].mean(),
-                   "f1": scores.f1[mask].mean(), "rare": name == MACRO_RARE}
+    for split, (Y_split, P_split, D_tuned) in splits.items():
+        scores = per_label_scores(Y_split, P_split, D_tuned, run.task, run.classes).assign(rare=rare)
+        macros = [{"label": name, "n_pos": int(scores.n_pos[mask].sum()), "rare": name == MACRO_RARE,
+                   **{m: scores[m][mask].mean() for m in METRICS}}
                   for name, mask in ((MACRO_RARE, scores.rare), (MACRO_ALL, scores.rare | ~scores.rare))]
         frames.append(pd.concat([scores, pd.DataFrame(macros)], ignore_index=True).assign(split=split))
     return pd.concat(frames, ignore_index=True)
@@ -137,14 +156,13 @@ def markdown_tables(long: pd.DataFrame, methods: list[str]) -> str:
     out = []
     for (dataset, split), part in long.groupby(["dataset", "split"], sort=False):
         seeds = {m: part[part.method == m].seed.nunique() for m in methods}
-        head = ["label", "pos"] + [f"AUC {m}" for m in methods] + [f"F1 {m}" for m in methods]
+        head = ["label", "pos"] + [f"{title} {m}" for title in METRICS.values() for m in methods]
         out += [f"### {dataset}, {split} ({', '.join(f'{m}: {n} seeds' for m, n in seeds.items())})", "",
                 "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for label, rows in part.groupby("label", sort=False):
             name = f"**{label}**" if label.startswith("macro") else label + (" *" if rows.rare.iloc[0] else "")
             cells = [name, str(rows.n_pos.iloc[0])]
-            cells += [_mean_std(rows[rows.method == m].auc) for m in methods]
-            cells += [_mean_std(rows[rows.method == m].f1) for m in methods]
+            cells += [_mean_std(rows[rows.method == m][metric]) for metric in METRICS for m in methods]
             out.append("| " + " | ".join(cells) + " |")
         out += ["", "(* rare label; pos = positives in the split)", ""]
         base = part[(part.label == MACRO_RARE) & (part.method == "none")].set_index("seed")
@@ -153,12 +171,10 @@ def markdown_tables(long: pd.DataFrame, methods: list[str]) -> str:
             paired = base.index.intersection(other.index)
             if len(paired) == 0:
                 continue
-            d = other.loc[paired, ["auc", "f1"]] - base.loc[paired, ["auc", "f1"]]
-            out.append(f"- {m} − none, {MACRO_RARE}, paired over {len(paired)} seeds: "
-                       f"AUC {d.auc.mean():+.3f} ± {d.auc.std(ddof=1) if len(d) > 1 else 0:.3f} "
-                       f"(better in {(d.auc > 0).sum()}/{len(d)}), "
-                       f"F1 {d.f1.mean():+.3f} ± {d.f1.std(ddof=1) if len(d) > 1 else 0:.3f} "
-                       f"(better in {(d.f1 > 0).sum()}/{len(d)})")
+            d = other.loc[paired, list(METRICS)] - base.loc[paired, list(METRICS)]
+            out.append(f"- {m} − none, {MACRO_RARE}, paired over {len(paired)} seeds: " + ", ".join(
+                f"{title} {d[metric].mean():+.3f} ± {d[metric].std(ddof=1) if len(d) > 1 else 0:.3f} "
+                f"(better in {(d[metric] > 0).sum()}/{len(d)})" for metric, title in METRICS.items()))
         out.append("")
     return "\n".join(out)
 
@@ -176,13 +192,13 @@ def main(argv=None) -> int:
     p.add_argument("--variant-seed", type=int, default=0)
     p.add_argument("--rare-below", type=float, default=0.15, help="multi-label: rare if prevalence below")
     p.add_argument("--rare-share", type=float, default=0.5, help="multi-class: rare if share below this x 1/C")
-    p.add_argument("--model", default="mobilenetv3_small_100")
-    p.add_argument("--img-size", type=int, default=64)
+    p.add_argument("--model", default="resnet10t")
+    p.add_argument("--img-size", type=int, default=48)
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--fold-seed", type=int, default=42)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: the 2-core machine is shared)")
     p.add_argument("--work-dir", type=Path, default=HERE / "results" / "imbalance-work")
     p.add_argument("--out", type=Path, default=HERE / "results" / "imbalance",
@@ -225,9 +241,9 @@ def main(argv=None) -> int:
         frames.append(scores.assign(dataset=dataset, method=label, seed=seed))
         macro = scores[(scores.split == "oof") & (scores.label == MACRO_RARE)].iloc[0]
         say(f"run {i}/{len(jobs)}: {dataset} {label} seed {seed}: OOF rare macro AUC {macro.auc:.3f} "
-            f"F1 {macro.f1:.3f}  (rare: {', '.join(np.array(run.classes)[rare])})")
+            f"F1@0.5 {macro.f1:.3f} F1 tuned {macro.f1_tuned:.3f}  (rare: {', '.join(np.array(run.classes)[rare])})")
     long = pd.concat(frames, ignore_index=True)[["dataset", "split", "method", "seed", "label", "rare", "n_pos",
-                                                  "auc", "f1"]]
+                                                  *METRICS]]
     order = [m if t == "uniform" else f"{m}:{t}" for m, t in methods]
     note = (f"Setting: {setting}; {args.seeds} seeds; pbc-rare = {args.rare_class} kept at {args.rare_keep:g} "
             f"of its rows, {args.pbc_rows or 'all'} train rows in all (variant seed {args.variant_seed}).")

@@ -47,20 +47,42 @@ def test_per_label_scores_multiclass_is_one_vs_rest_f1_of_argmax():
     Y = np.eye(4)[y]
     P = rng.dirichlet(np.ones(4), 200) + 0.8 * Y
     P /= P.sum(1, keepdims=True)
-    scores = imb.per_label_scores(Y, P, MULTICLASS, list("abcd"))
+    scores = imb.per_label_scores(Y, P, np.eye(4)[(P.argmax(1) + 1) % 4], MULTICLASS, list("abcd"))
     pred = P.argmax(1)
     expected = [f1_score(y == c, pred == c) for c in range(4)]
     assert np.allclose(scores.f1, expected)
+    assert np.allclose(scores.f1_tuned, [f1_score(y == c, (pred + 1) % 4 == c) for c in range(4)])
     assert (scores.auc > 0.5).all() and list(scores.n_pos) == list(np.bincount(y, minlength=4))
 
 
 def test_per_label_scores_multilabel_threshold_and_missing_positives():
     Y = np.array([[1, 0], [1, 0], [0, 0], [0, 0]], dtype=float)
     P = np.array([[0.9, 0.1], [0.4, 0.2], [0.6, 0.3], [0.1, 0.6]])
-    scores = imb.per_label_scores(Y, P, MULTILABEL, ["x", "y"])
+    scores = imb.per_label_scores(Y, P, (P >= 0.35).astype(int), MULTILABEL, ["x", "y"])
     assert scores.auc[0] == pytest.approx(0.75)      # 3 of 4 positive/negative pairs ordered right
     assert scores.f1[0] == pytest.approx(0.5)        # at 0.5: one TP, one FN, one FP
+    assert scores.f1_tuned[0] == pytest.approx(0.8)  # at 0.35: two TP, one FP
     assert np.isnan(scores.auc[1]) and scores.f1[1] == 0
+
+
+@pytest.mark.parametrize("task", [MULTILABEL, MULTICLASS])
+def test_nested_tuned_decisions_never_see_the_labels_they_decide(task):
+    rng = np.random.default_rng(1)
+    n, C = 300, 3
+    if task == MULTICLASS:
+        Y = np.eye(C)[rng.integers(0, C, n)]
+        P = rng.dirichlet(np.ones(C), n) + Y * rng.random((n, 1))
+        P /= P.sum(1, keepdims=True)
+    else:
+        Y = (rng.random((n, C)) < 0.2).astype(float)
+        P = np.clip(0.3 * Y + 0.5 * rng.random((n, C)), 0, 1)
+    folds = np.arange(n) % 3
+    D = imb.nested_tuned_decisions(Y, P, folds, task)
+    shuffled = Y.copy()
+    shuffled[folds == 0] = Y[folds == 0][::-1]   # other labels in fold 0 only
+    D2 = imb.nested_tuned_decisions(shuffled, P, folds, task)
+    assert (D[folds == 0] == D2[folds == 0]).all()
+    assert D.shape == Y.shape and set(np.unique(D)) <= {0, 1}
 
 
 def test_rare_labels_by_prevalence_or_share():
@@ -93,7 +115,8 @@ def test_tables_report_mean_std_and_paired_deltas():
     for seed, (none, sel) in enumerate([(0.60, 0.70), (0.70, 0.75), (0.80, 0.78)]):
         for method, value in (("none", none), ("selective", sel)):
             rows.append({"dataset": "d", "split": "oof", "method": method, "seed": seed, "label": imb.MACRO_RARE,
-                         "rare": True, "n_pos": 5, "auc": value, "f1": value / 2})
+                         "rare": True, "n_pos": 5, "auc": value, "f1": value / 2, "f1_tuned": value})
     text = imb.markdown_tables(pd.DataFrame(rows), ["none", "selective"])
     assert "0.700 ± 0.100" in text                                   # none AUC over 3 seeds
     assert "AUC +0.043 ± 0.060 (better in 2/3)" in text              # deltas 0.10, 0.05, -0.02
+    assert "F1@0.5 +0.022 ± 0.030 (better in 2/3)" in text
