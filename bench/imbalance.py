@@ -13,9 +13,12 @@ initialisation, augmentation and sampling. From each run: per-label AUC, F1@0.5 
 multi-class: one-vs-rest F1 of the argmax) and "F1 tuned" (per-class thresholds / biases from kit.thresholds,
 fitted for macro F1 on OOF rows the decided rows are not part of) on the OOF predictions and, where the folder
 has solution.csv, on the test set (fold-mean predictions). Reweighting shifts probabilities, so F1@0.5 mixes
-ranking and calibration; AUC and tuned F1 are the fairer comparisons. Tables: mean +- std (ddof 1) over seeds, and paired per-seed deltas to
-`none`. OOF rows come from the checkpoint chosen on the same fold (slightly optimistic, alike for all methods);
-the test rows are untouched by any choice. Methods: none, class-weight, sampler, selective, selective:<target>.
+ranking and calibration; AUC and tuned F1 are the fairer comparisons (on the pbc-rare test set the class
+prior differs from training, so decisions fitted on OOF do not transfer well there). Tables: mean +- std
+(ddof 1) over seeds, and paired per-seed deltas to `none`. OOF rows come from the checkpoint chosen on the same
+fold (slightly optimistic, alike for all methods); the test rows are untouched by any choice.
+Methods: none, class-weight, sampler, selective, selective:<target>. One torch thread by default (--threads).
+Measured: the 18 default runs take about 20-25 minutes on 2 shared CPU cores.
 Finished runs under --work-dir are reused, so an interrupted benchmark resumes where it stopped.
 """
 from __future__ import annotations
@@ -246,7 +249,8 @@ def main(argv=None) -> int:
                                                   *METRICS]]
     order = [m if t == "uniform" else f"{m}:{t}" for m, t in methods]
     note = (f"Setting: {setting}; {args.seeds} seeds; pbc-rare = {args.rare_class} kept at {args.rare_keep:g} "
-            f"of its rows, {args.pbc_rows or 'all'} train rows in all (variant seed {args.variant_seed}).")
+            f"of its rows, {args.pbc_rows or 'all'} train rows in all (variant seed {args.variant_seed}).\n\n"
+            f"Command: `python bench/imbalance.py {' '.join(sys.argv[1:] if argv is None else argv)}`")
     text = f"# Imbalance benchmark\n\n{note}\n\n{markdown_tables(long, order)}"
     write_csv(long, args.out.with_suffix(".csv"))
     atomic_write(args.out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(text))
