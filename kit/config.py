@@ -31,7 +31,7 @@ class TrainConfig:
     fold_seed: int = _f(42, "seed of the fold split; kept apart from --seed so seed ensembles share folds")
     seed: int = _f(42, "seed of initialisation, augmentation and sampling")
     # model
-    model: str = _f("efficientnet_b0", "any timm model name")
+    model: str = _f("resnet10t", "any timm model name (default: a small BatchNorm ResNet that learns from scratch in few epochs)")
     pretrained: bool = _f(False, "timm hub weights (needs internet)")
     weights: str | None = _f(None, "local weights file: a timm/torch state dict or a kit checkpoint")
     drop_rate: float | None = _f(None, "classifier dropout (default: timm's)")

@@ -16,7 +16,7 @@ from kit import blend, cv, score, tune
 from kit.data import EMBEDDED_DATA
 from kit.runs import is_complete
 
-BACKBONES = ("efficientnet_b0", "convnext_atto")
+BACKBONES = ("resnet18", "resnet10t")
 
 
 def step(title: str) -> None:
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(EMBEDDED_DATA))
     parser.add_argument("--models", nargs="+", default=list(BACKBONES))
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--img-size", type=int, default=96)
     parser.add_argument("--method", default=None, help="blend method (default: kit.blend's)")
     parser.add_argument("--quiet", action="store_true")
