@@ -44,7 +44,7 @@ class DecodeEveryTime(Dataset):
 
     def __getitem__(self, item):
         i, seed = item
-        image = np.asarray(Image.open(self.paths[i]).convert("RGB").resize((self.size, self.size)))
+        image = np.array(Image.open(self.paths[i]).convert("RGB").resize((self.size, self.size)))
         self.augmentation.set_random_seed(seed)
         image = self.augmentation(image=image)["image"]
         return torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(self.Y[i])
