@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     def macro(Yx, Px, values):
         return threshold_metric("macro_f1", Yx, Px, MULTILABEL, values)
 
-    print(f"\n| method | seconds | macro F1 (fitted rows) | macro F1 (fresh draw) |\n|---|---:|---:|---:|")
+    print("\n| method | seconds | macro F1 (fitted rows) | macro F1 (fresh draw) |\n|---|---:|---:|---:|")
     scores = {}
     for name, values, seconds in rows:
         scores[name] = (macro(Y, P, values), macro(Y_fresh, P_fresh, values))

@@ -9,12 +9,10 @@ are the first trial, so the best trial is never worse than the default. Any kit.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
 import optuna
 import pandas as pd
 

@@ -205,7 +205,6 @@ def test_new_blend_fits_its_own_thresholds_and_submits_with_them(tmp_path, task)
     blend.main(["--runs", "run0", "run1", "--method", "mean", "--name", "b", *cli_dirs(p)])
     fitted = json.loads((p["tune_dir"] / "b" / "thresholds.json").read_text())
     assert fitted["run"] == "b" and fitted["after"] >= fitted["before"]
-    b = load_run(p["oof_dir"] / "b")
     sub = pd.read_csv(p["submissions_dir"] / "b.csv", keep_default_na=False)
     plain = tmp_path / "plain"
     submission.main(["b", *cli_dirs(p)[:4], "--submissions-dir", str(plain), "--thresholds",
