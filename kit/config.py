@@ -61,7 +61,7 @@ class TrainConfig:
     # runtime (no effect on results except through numerics)
     device: str | None = _f(None, "cuda / cpu / mps (default: cuda when available)")
     amp: bool | None = _f(None, "mixed precision (default: on CUDA)")
-    channels_last: bool | None = _f(None, "channels_last memory format (default: on CUDA)")
+    channels_last: bool | None = _f(None, "channels_last memory format (default: on CUDA and CPU)")
     num_workers: int | None = _f(None, "data loader workers (default: 2 on CUDA, 0 on CPU)")
     eval_batch_size: int | None = _f(None, "inference batch size (default: 4x batch size)")
     cache_dir: str = _f("~/.cache/kit", "where decoded, resized images are cached")

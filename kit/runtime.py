@@ -39,7 +39,8 @@ def resolve_runtime(device: str | None, amp: bool | None, channels_last: bool | 
     return Runtime(
         device=dev,
         amp_dtype=amp_dtype,
-        channels_last=cuda if channels_last is None else channels_last,
+        # measured on this kit's 2-core CPU too: efficientnet_b0 1.58x, resnet10t 1.14x faster, ViT unchanged
+        channels_last=dev.type in ("cuda", "cpu") if channels_last is None else channels_last,
         # on a CPU the model already uses every core: augmenting in the main process measured faster
         num_workers=(2 if cuda else 0) if num_workers is None else num_workers,
         pin_memory=cuda,
