@@ -16,61 +16,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 from scipy.stats import rankdata
-from sklearn.base import BaseEstimator, clone
-from sklearn.linear_model import LogisticRegression
-
+from kit.blend_base import _Blender
 from kit.metrics import DEFAULT_METRIC, EPS, GREATER_IS_BETTER, MULTICLASS, MULTILABEL, is_better, score
+from kit.stacking import StackBlender
 
 DEFAULT_METHOD = "weights"
-
-
-def as_stack(P_list) -> np.ndarray:
-    """List of R (n, C) matrices -> (R, n, C) array, with shape checks."""
-    if len(P_list) == 0:
-        raise ValueError("need at least one prediction matrix to blend")
-    shapes = {np.shape(P) for P in P_list}
-    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-        raise ValueError(f"every prediction matrix must have the same (n, C) shape; got {sorted(shapes)}")
-    return np.stack([np.asarray(P, dtype=np.float64) for P in P_list])
-
-
-class _Blender(BaseEstimator):
-    """Shared fit/predict: per-fold refits for honest `oof_`, then one fit on all rows for `predict`."""
-    per_fold = True  # False for parameter-free methods: their OOF is just the combination of the OOFs
-
-    def fit(self, P_list, Y, folds):
-        P, Y, folds = as_stack(P_list), np.asarray(Y, dtype=np.float64), np.asarray(folds)
-        if Y.shape != P.shape[1:] or folds.shape != (P.shape[1],):
-            raise ValueError(f"labels {Y.shape} / folds {folds.shape} do not match predictions {P.shape[1:]}")
-        if self.task not in (MULTILABEL, MULTICLASS):
-            raise ValueError(f"unknown task {self.task!r}")
-        if self.per_fold and len(np.unique(folds)) < 2:
-            raise ValueError(f"{type(self).__name__} needs 2+ folds for an honest OOF; got {np.unique(folds)}")
-        self.n_runs_ = len(P)
-        self.fold_weights_ = {}
-        if self.per_fold:
-            self.oof_ = np.empty(P.shape[1:])
-            for k in np.unique(folds):
-                held = folds == k
-                part = clone(self)._fit_all(P[:, ~held], Y[~held])
-                self.oof_[held] = part._combine(P[:, held])
-                self.fold_weights_[int(k)] = part.coef_ if hasattr(part, "coef_") else part.weights_
-            self._fit_all(P, Y)
-        else:
-            self._fit_all(P, Y)
-            self.oof_ = self._combine(P)
-        return self
-
-    def predict(self, P_list) -> np.ndarray:
-        if not hasattr(self, "n_runs_"):
-            raise ValueError(f"{type(self).__name__} is not fitted yet; call fit first")
-        P = as_stack(P_list)
-        if len(P) != self.n_runs_:
-            raise ValueError(f"fitted on {self.n_runs_} runs, got {len(P)}")
-        return self._combine(P)
-
-    def _combine(self, P: np.ndarray) -> np.ndarray:
-        return np.tensordot(self.weights_, P, axes=1)
 
 
 class MeanBlender(_Blender):
@@ -229,76 +179,6 @@ class HillBlender(_Blender):
         self.single_scores_ = np.array([score(metric, Y, P[r], self.task) for r in range(R)])
         self.score_ = score(metric, Y, self._combine(P), self.task)
         return self
-
-
-def _logits(P: np.ndarray, task: str) -> np.ndarray:
-    P = np.clip(P, 1e-6, 1 - 1e-6)
-    return np.log(P) if task == MULTICLASS else np.log(P / (1 - P))
-
-
-class StackBlender(_Blender):
-    """A level-2 model on the runs' logits, trained across the same folds as the runs.
-
-    Multi-label: one binary model per class on the R runs' logits of that class. Multi-class: one
-    multinomial model on all R x C log-probabilities. `estimator` (default LogisticRegression(C=C)) is
-    cloned per class / per fold. A class whose training rows are all one label (multi-class: rows all one
-    class) gets the plain mean of the runs' probabilities instead (nothing to learn); a multi-class class
-    absent from the training rows gets probability 0. `coef_` is (C, R) for multi-label, (C, R*C) for
-    multi-class (features run-major, then class), NaN where no model was fitted; `fold_weights_` holds each
-    fold model's `coef_`. For test, one model per class is refitted on all rows (not an average of K).
-    """
-
-    def __init__(self, task: str = MULTILABEL, C: float = 1.0, estimator=None):
-        self.task = task
-        self.C = C
-        self.estimator = estimator
-
-    def _new_model(self):
-        if self.estimator is not None:
-            return clone(self.estimator)
-        return LogisticRegression(C=self.C, solver="newton-cholesky", max_iter=1000)  # exact, few iterations
-
-    def _fit_all(self, P, Y):
-        R, n, C = P.shape
-        X = _logits(P, self.task)
-        if self.task == MULTICLASS:
-            y = Y.argmax(1)
-            self.models_ = [self._new_model().fit(X.transpose(1, 0, 2).reshape(n, R * C), y)
-                            if len(np.unique(y)) > 1 else None]
-        else:
-            self.models_ = [self._new_model().fit(X[:, :, c].T, Y[:, c]) if 0 < Y[:, c].sum() < n else None
-                            for c in range(C)]
-        self.coef_, self.intercept_ = self._coefficients(R, C)
-        return self
-
-    def _coefficients(self, R, C):
-        if self.task == MULTICLASS:
-            model, coef, icpt = self.models_[0], np.full((C, R * C), np.nan), np.full(C, np.nan)
-            if model is not None and hasattr(model, "coef_"):
-                rows = np.asarray(model.classes_, dtype=int)
-                if len(rows) == 2:  # sklearn stores a binary problem as one row for the second class
-                    coef[rows[1]], icpt[rows[1]] = model.coef_[0], model.intercept_[0]
-                else:
-                    coef[rows], icpt[rows] = model.coef_, model.intercept_
-            return coef, icpt
-        coef, icpt = np.full((C, R), np.nan), np.full(C, np.nan)
-        for c, model in enumerate(self.models_):
-            if model is not None and hasattr(model, "coef_"):
-                coef[c], icpt[c] = model.coef_[0], model.intercept_[0]
-        return coef, icpt
-
-    def _combine(self, P):
-        R, n, C = P.shape
-        X, mean = _logits(P, self.task), P.mean(axis=0)
-        if self.task == MULTICLASS:
-            model, out = self.models_[0], np.zeros((n, C))
-            if model is None:
-                return mean
-            seen = np.asarray(model.classes_, dtype=int)
-            out[:, seen] = model.predict_proba(X.transpose(1, 0, 2).reshape(n, R * C))
-            return out
-        return np.column_stack([mean[:, c] if m is None else m.predict_proba(X[:, :, c].T)[:, 1]
-                                for c, m in enumerate(self.models_)])
 
 
 BLENDERS = {"mean": MeanBlender, "rank": RankBlender, "weights": WeightsBlender, "hill": HillBlender,
