@@ -46,12 +46,18 @@ def decisions(frame: pd.DataFrame, classes):
     return np.array([[c in labels.split() for c in classes] for labels in frame.iloc[:, 1]])
 
 
-def test_multilabel_submission_matches_the_bccd_sample(tmp_path):
-    run = real_run(tmp_path, "bccd", MULTILABEL)
+def submit_real(tmp_path, data: str, task: str):
+    """A synthetic run on real `data` submitted at defaults; checks columns and id order against the
+    sample, returns (run, submission path, submission frame, test probabilities in the sample's order)."""
+    run = real_run(tmp_path, data, task)
     out = submission.write_submission(run, tmp_path / "sub.csv")
-    sample, sub = read_text_csv(SHARED / "bccd" / "sample_submission.csv"), read_text_csv(out)
+    sample, sub = read_text_csv(SHARED / data / "sample_submission.csv"), read_text_csv(out)
     assert list(sub.columns) == list(sample.columns) and list(sub["id"]) == list(sample["id"])
-    P = run.test.set_index("id").loc[sample["id"], run.classes].to_numpy()
+    return run, out, sub, run.test.set_index("id").loc[sample["id"], run.classes].to_numpy()
+
+
+def test_multilabel_submission_matches_the_bccd_sample(tmp_path):
+    run, out, sub, P = submit_real(tmp_path, "bccd", MULTILABEL)
     np.testing.assert_array_equal(decisions(sub, run.classes), P >= 0.5)
     assert sub.set_index("id").loc[run.test["id"][0], "labels"] == ""
     assert all(len(set(s.split())) == len(s.split()) for s in sub["labels"])
@@ -59,11 +65,7 @@ def test_multilabel_submission_matches_the_bccd_sample(tmp_path):
 
 
 def test_multiclass_submission_matches_the_pbc_sample(tmp_path):
-    run = real_run(tmp_path, "pbc", MULTICLASS)
-    out = submission.write_submission(run, tmp_path / "sub.csv")
-    sample, sub = read_text_csv(SHARED / "pbc" / "sample_submission.csv"), read_text_csv(out)
-    assert list(sub.columns) == list(sample.columns) and list(sub["id"]) == list(sample["id"])
-    P = run.test.set_index("id").loc[sample["id"], run.classes].to_numpy()
+    run, out, sub, P = submit_real(tmp_path, "pbc", MULTICLASS)
     assert list(sub["label"]) == [run.classes[i] for i in P.argmax(axis=1)]
     assert score_submission(out, SHARED / "pbc" / "solution.csv")["accuracy"] < 0.5  # random predictions
 
