@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import typing
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 
@@ -172,7 +172,3 @@ def validate_config(cfg: TrainConfig) -> None:
     if problems:
         raise ValueError("invalid config: " + "; ".join(problems))
 
-
-def default_of(name: str):
-    f = next(f for f in fields(TrainConfig) if f.name == name)
-    return None if f.default is MISSING else f.default
