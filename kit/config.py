@@ -23,7 +23,17 @@ class TrainConfig:
     id_col: str | None = _f(None, "id column (default: detected)")
     label_col: str | None = _f(None, "label column: space-separated multi-label or single label")
     label_cols: list[str] | None = _f(None, "one-hot label columns", nargs="+")
-    path_col: str | None = _f(None, "image path column (default: images/<id>.<ext>)")
+    label_sep: str | None = _f(None, "separator of several labels in one cell: space, comma, semicolon, pipe "
+                                     "or none (default: detected)")
+    path_col: str | None = _f(None, "image path column (default: <image folder>/<id>.<ext>)")
+    image_dir: str | None = _f(None, "folder of the train images (default: images/, train/, or the sub-folder "
+                                     "that holds them)")
+    test_image_dir: str | None = _f(None, "folder of the test images (default: images/, test/, or the "
+                                          "sub-folder that holds them)")
+    channels: list[str] | None = _f(None, "one file per channel, <id>_<suffix>.<ext> for each suffix given "
+                                          "(e.g. red green blue yellow)", nargs="+")
+    in_chans: int | None = _f(None, "input channels (default: 3, or the number of --channels); 1 keeps "
+                                    "grayscale, 4 keeps RGBA/RGBY files as 4 channels")
     group_col: str | None = _f(None, "rows of a group never split across folds")
     task: str | None = _f(None, "multilabel or multiclass (default: inferred)",
                           choices=["multilabel", "multiclass"])
@@ -73,6 +83,10 @@ class TrainConfig:
     @property
     def run_name(self) -> str:
         return self.name or self.model.replace("/", "_")
+
+    @property
+    def input_channels(self) -> int:
+        return self.in_chans or (len(self.channels) if self.channels else 3)
 
 
 def config_from_dict(values: dict) -> TrainConfig:
@@ -167,6 +181,10 @@ def validate_config(cfg: TrainConfig) -> None:
         except ValueError:
             problems.append(f"balance_target must be uniform, train or a number in [0, 1] "
                             f"(got {cfg.balance_target!r})")
+    if cfg.in_chans is not None and cfg.in_chans < 1:
+        problems.append(f"in_chans must be >= 1 (got {cfg.in_chans})")
+    if cfg.channels and cfg.in_chans is not None and cfg.in_chans != len(cfg.channels):
+        problems.append(f"in_chans ({cfg.in_chans}) differs from the number of --channels ({len(cfg.channels)})")
     if cfg.freeze_epochs >= cfg.epochs and cfg.freeze_epochs > 0:
         problems.append(f"freeze_epochs ({cfg.freeze_epochs}) must be < epochs ({cfg.epochs})")
     if problems:

@@ -5,6 +5,7 @@ Folds are trained independently (`folds_to_run`), possibly by several processes;
 """
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -32,8 +33,19 @@ class RunError(RuntimeError):
 
 def load_data(cfg: TrainConfig) -> Competition:
     return load_competition(cfg.data or EMBEDDED_DATA, id_col=cfg.id_col, label_col=cfg.label_col,
-                            label_cols=cfg.label_cols, path_col=cfg.path_col, group_col=cfg.group_col,
-                            task=cfg.task)
+                            label_cols=cfg.label_cols, label_sep=cfg.label_sep, path_col=cfg.path_col,
+                            group_col=cfg.group_col, task=cfg.task, image_dir=cfg.image_dir,
+                            test_image_dir=cfg.test_image_dir, channels=cfg.channels)
+
+
+def cached_inputs(cfg: TrainConfig, comp: Competition, log=print) -> tuple[np.ndarray, np.ndarray | None]:
+    """Train and test images decoded once into the cache: this is also where an undecodable file is found,
+    so it runs before a run folder is claimed."""
+    images = cached_images(comp.train_paths, cfg.img_size, cfg.cache_dir, cfg.input_channels, comp.train_ids,
+                           where=str(comp.train_source), log=log)
+    test_images = cached_images(comp.test_paths, cfg.img_size, cfg.cache_dir, cfg.input_channels, comp.test_ids,
+                                where=str(comp.test_source), log=log) if comp.test_paths else None
+    return images, test_images
 
 
 def run_description(cfg: TrainConfig, comp: Competition, folds_path: Path) -> dict:
@@ -42,23 +54,33 @@ def run_description(cfg: TrainConfig, comp: Competition, folds_path: Path) -> di
             "train": asdict(cfg)}
 
 
-def claim_run_dir(run_dir: Path, description: dict, overwrite: bool) -> None:
-    """Refuse to mix a run with a different config, or to redo a finished one, unless told to."""
-    if run_dir.exists() and overwrite:
-        shutil.rmtree(run_dir)
+def check_run_dir(run_dir: Path, description: dict, overwrite: bool) -> None:
+    """Refuse to mix a run with a different config, or to redo a finished one, unless told to (no writes)."""
     config_path = run_dir / "config.json"
-    if config_path.exists():
-        old = read_json(config_path)
-        differing = sorted(k for k in set(old.get("train", {})) | set(description["train"])
-                           if k not in RUNTIME_KEYS and old["train"].get(k) != description["train"].get(k))
-        if old.get("folds_sha256") != description["folds_sha256"]:
-            differing.append("folds_file")
-        if differing:
-            raise RunError(f"{run_dir} holds a run with another config (differs in {differing}); "
-                           f"pick another --name or pass --overwrite")
-        if (run_dir / "oof.csv").exists():
-            raise RunError(f"{run_dir} is a finished run; pass --overwrite to train it again")
-    write_json(description, config_path)
+    if overwrite or not config_path.exists():
+        return
+    old = read_json(config_path)
+    differing = sorted(k for k in set(old.get("train", {})) | set(description["train"])
+                       if k not in RUNTIME_KEYS and old["train"].get(k) != description["train"].get(k))
+    if old.get("folds_sha256") != description["folds_sha256"]:
+        differing.append("folds_file")
+    if differing:
+        raise RunError(f"{run_dir} holds a run with another config (differs in {differing}); "
+                       f"pick another --name or pass --overwrite")
+    if (run_dir / "oof.csv").exists():
+        raise RunError(f"{run_dir} is a finished run; pass --overwrite to train it again")
+
+
+def claim_run_dir(run_dir: Path, description: dict, overwrite: bool) -> None:
+    """Write the run's config.json. With `overwrite` an existing run is first set aside and deleted only
+    once the new config is written: called after every check has passed, so a refused run costs nothing."""
+    if run_dir.exists() and overwrite:
+        old = run_dir.with_name(f".{run_dir.name}.replaced-{os.getpid()}")
+        run_dir.rename(old)
+        write_json(description, run_dir / "config.json")
+        shutil.rmtree(old)
+        return
+    write_json(description, run_dir / "config.json")
 
 
 def fold_is_done(run_dir: Path, fold: int) -> bool:
@@ -81,17 +103,16 @@ def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool
         raise RunError(f"--fold {bad} out of range: the run has folds 0..{cfg.folds - 1}")
     # an unknown model name or an unusable --weights file must fail here, not after --overwrite emptied the run
     create_model(cfg.model, len(comp.classes), cfg.pretrained, cfg.weights, cfg.drop_rate, cfg.drop_path_rate,
-                 log=lambda *a, **k: None)
-    claim_run_dir(run_dir, run_description(cfg, comp, folds_path), overwrite)
+                 in_chans=cfg.input_channels, log=lambda *a, **k: None)
     interrupted = [k for k in todo if (run_dir / f"fold{k}" / "last.pt").exists() and not fold_is_done(run_dir, k)]
-    if interrupted and not resume:
+    if interrupted and not resume and not overwrite:
         raise RunError(f"{run_dir}: folds {interrupted} were interrupted; pass --resume to continue them "
                        f"or --overwrite to start the run again")
-
-    # --- decode + resize once, shared by every fold (and every later run at this size)
-    images = cached_images(comp.train_paths, cfg.img_size, cfg.cache_dir, log=log)
-    test_images = cached_images(comp.test_paths, cfg.img_size, cfg.cache_dir, log=log) \
-        if comp.test_paths else None
+    # --- decode + resize once, shared by every fold (and every later run at this size); checks every image
+    description = run_description(cfg, comp, folds_path)
+    check_run_dir(run_dir, description, overwrite)
+    images, test_images = cached_inputs(cfg, comp, log=log)
+    claim_run_dir(run_dir, description, overwrite)
     runtime = resolve_runtime(cfg.device, cfg.amp, cfg.channels_last, cfg.num_workers)
     fold_of = folds.set_index(ID).loc[comp.train_ids, FOLD].to_numpy()
 

@@ -12,8 +12,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
-def build_augmentation(strength: str) -> A.Compose | None:
-    """Microscopy-friendly presets: cells have no up/down or left/right, so all 8 flips/rotations are free."""
+def build_augmentation(strength: str, in_chans: int = 3) -> A.Compose | None:
+    """Microscopy-friendly presets: cells have no up/down or left/right, so all 8 flips/rotations are free.
+    Colour jitter (hue/saturation) applies to 3-channel RGB inputs only."""
     if strength == "none":
         return None
     ops = [A.SquareSymmetry(p=1.0)]
@@ -24,8 +25,9 @@ def build_augmentation(strength: str) -> A.Compose | None:
                      translate_percent=(-0.05, 0.05) if big else None,
                      border_mode=cv2.BORDER_REFLECT_101, p=0.5),
             A.RandomBrightnessContrast(0.2 if big else 0.1, 0.2 if big else 0.1, p=0.5),
-            A.HueSaturationValue(8 if big else 4, 15 if big else 8, 10 if big else 5, p=0.3),
         ]
+        if in_chans == 3:
+            ops.append(A.HueSaturationValue(8 if big else 4, 15 if big else 8, 10 if big else 5, p=0.3))
     if strength == "strong":
         ops += [A.GaussianBlur(blur_limit=(3, 3), p=0.1), A.GaussNoise(std_range=(0.01, 0.04), p=0.1)]
     return A.Compose(ops, seed=0)

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import f1_score, roc_auc_score
 
 MULTILABEL, MULTICLASS = "multilabel", "multiclass"
 EPS = 1e-7
@@ -20,6 +19,8 @@ DEFAULT_METRIC = {MULTILABEL: "auc", MULTICLASS: "macro_f1"}
 
 def mean_auc(Y: np.ndarray, P: np.ndarray) -> float:
     """Mean one-vs-rest ROC AUC over the classes that have both a positive and a negative row."""
+    from sklearn.metrics import roc_auc_score  # lazy: prediction in an offline notebook needs no sklearn
+
     aucs = [roc_auc_score(Y[:, c], P[:, c]) for c in range(Y.shape[1]) if 0 < Y[:, c].sum() < len(Y)]
     return float(np.mean(aucs)) if aucs else float("nan")
 
@@ -46,6 +47,8 @@ def score(metric: str, Y: np.ndarray, P: np.ndarray, task: str) -> float:
         return mean_auc(Y, P)
     if metric == "log_loss":
         return log_loss(Y, P, task)
+    from sklearn.metrics import f1_score
+
     D = decide(P, task)
     if metric == "macro_f1":
         if task == MULTICLASS:

@@ -9,13 +9,15 @@ from torch import nn
 
 
 def create_model(name: str, num_classes: int, pretrained: bool = False, weights: str | None = None,
-                 drop_rate: float | None = None, drop_path_rate: float | None = None,
+                 drop_rate: float | None = None, drop_path_rate: float | None = None, in_chans: int = 3,
                  log=print) -> nn.Module:
-    """timm.create_model with our head size; `weights` loads a local file on top (offline notebooks,
-    or fine-tuning from an earlier kit run on other data)."""
+    """timm.create_model with our head size and input channels (timm adapts a pretrained stem to
+    `in_chans`); `weights` loads a local file on top (offline notebooks, or fine-tuning from an earlier kit
+    run on other data)."""
     kwargs = {k: v for k, v in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)) if v is not None}
     try:
-        model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, **kwargs)
+        model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans,
+                                  **kwargs)
     except RuntimeError as err:
         if "Unknown model" in str(err):
             raise ValueError(f"{err}; list names with timm.list_models()") from err
@@ -72,9 +74,28 @@ def set_backbone_trainable(model: nn.Module, trainable: bool) -> None:
         p.requires_grad_(trainable or id(p) in head)
 
 
+def channel_stats(values, in_chans: int) -> list[float]:
+    """Per-channel mean or std for `in_chans` inputs from the RGB ones: their average for one channel,
+    RGB then the average for each extra channel (RGBA, RGBY, ...)."""
+    values = [float(v) for v in values]
+    if len(values) == in_chans:
+        return values
+    average = sum(values[:3]) / len(values[:3])
+    return [average] if in_chans == 1 else (values[:3] + [average] * in_chans)[:in_chans]
+
+
 def normalisation(model: nn.Module, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The mean/std the architecture expects (ImageNet stats unless its pretrained config says otherwise)."""
+    """The mean/std the architecture expects (ImageNet stats unless its pretrained config says otherwise),
+    one value per input channel."""
     cfg = getattr(model, "pretrained_cfg", {}) or {}
-    mean = torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406)), device=device).view(1, 3, 1, 1)
-    std = torch.tensor(cfg.get("std", (0.229, 0.224, 0.225)), device=device).view(1, 3, 1, 1)
-    return mean, std
+    in_chans = input_channels(model)
+    mean = channel_stats(cfg.get("mean", (0.485, 0.456, 0.406)), in_chans)
+    std = channel_stats(cfg.get("std", (0.229, 0.224, 0.225)), in_chans)
+    return (torch.tensor(mean, device=device).view(1, -1, 1, 1),
+            torch.tensor(std, device=device).view(1, -1, 1, 1))
+
+
+def input_channels(model: nn.Module) -> int:
+    """The channel count of the first convolution or patch embedding (timm has no uniform attribute)."""
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return first.in_channels if first is not None else 3

@@ -3,10 +3,12 @@
     python -m kit.score SUBMISSION --solution SOLUTION [--task multilabel|multiclass]
 
 Both files share the solution's first column as id column (rows in any order; missing, extra or duplicate
-ids are an error naming them). Each file is either one label column (space-separated class names, possibly
-empty, or a single class name) or one column per class (0/1 in the solution, probabilities or 0/1 in the
-submission). The task is multi-class when every row of the solution (and of a label submission) holds
-exactly one class, else multi-label; `--task` overrides.
+ids are an error naming them). Each file is either one label column (class names separated as in train.csv
+— space, comma, semicolon or pipe, detected —, possibly empty, or a single class name) or one column per
+class (0/1 in the solution, probabilities or 0/1 in the submission). The task is multi-class when every row
+of the solution (and of a label submission) holds exactly one class, else multi-label; `--task` overrides.
+A solution's Kaggle `Usage` column (Public / Private / Ignored) is honoured: Ignored rows are not scored,
+and Public and Private are also scored apart.
 
 Metrics: multi-label -> macro F1 (+ micro F1, samples F1; + mean AUC for probability columns, decided at
 0.5); multi-class -> accuracy + macro F1 (+ log loss for probability columns, rows renormalised to sum 1).
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
+from kit.data.labels import detect_separator, split_cells
 from kit.metrics import MULTICLASS, MULTILABEL, decide, log_loss, mean_auc
 
 
@@ -52,9 +55,25 @@ def read_table(path: str | Path, id_col: str | None = None) -> pd.DataFrame:
     return df.set_index(id_col)
 
 
-def _label_sets(df: pd.DataFrame) -> list[list[str]] | None:
-    """Space-separated labels per row when `df` has a single value column, else None."""
-    return [s.split() for s in df.iloc[:, 0]] if df.shape[1] == 1 else None
+def split_usage(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Kaggle's `Usage` column (Public / Private / Ignored) taken out of a solution; Ignored rows dropped."""
+    usage_col = next((c for c in df.columns if c.lower() == "usage"), None)
+    if usage_col is None:
+        return df, None
+    usage = df[usage_col].str.strip()
+    keep = usage.str.lower() != "ignored"
+    return df.loc[keep].drop(columns=usage_col), usage[keep]
+
+
+def _label_sets(df: pd.DataFrame, sep: str | None, path) -> tuple[list[list[str]] | None, str | None]:
+    """(labels per row, separator) when `df` has a single value column, else (None, None); the separator is
+    detected as kit.data does for train.csv unless given."""
+    if df.shape[1] != 1:
+        return None, None
+    cells = df.iloc[:, 0].str.strip()
+    if sep is None:
+        sep = detect_separator(cells, df.index.to_numpy(dtype=str), path, None)
+    return split_cells(cells, sep), sep
 
 
 def _numeric(df: pd.DataFrame, path) -> np.ndarray:
@@ -79,15 +98,20 @@ def _single_per_row(label_sets, ids, path) -> None:
 
 
 def load_pair(submission: str | Path, solution: str | Path, task: str | None = None):
-    """Aligned (Y, P, task, classes, has_probabilities) from the two files; P is 0/1 for label files."""
-    sol = read_table(solution)
+    """Aligned (Y, P, task, classes, has_probabilities, usage) from the two files; P is 0/1 for label files,
+    usage the solution's Public/Private column per row (None without one)."""
+    sol, usage = split_usage(read_table(solution))
     sub = read_table(submission, sol.index.name)
+    if usage is not None:  # the submission need not (but may) list the Ignored ids
+        kept = set(sol.index)
+        sub = sub.loc[[i for i in sub.index if i in kept]]
     missing, extra = set(sol.index) - set(sub.index), set(sub.index) - set(sol.index)
     if missing or extra:
         raise ScoreError(f"{submission}: ids differ from {solution}: missing {_examples(missing)}, "
                          f"unknown {_examples(extra)}")
     sub = sub.loc[sol.index]
-    sol_sets, sub_sets = _label_sets(sol), _label_sets(sub)
+    sol_sets, sep = _label_sets(sol, None, solution)
+    sub_sets, _ = _label_sets(sub, sep, submission)
     if sol_sets is None:
         classes = list(sol.columns)
         Y = _numeric(sol, solution)
@@ -112,7 +136,7 @@ def load_pair(submission: str | Path, solution: str | Path, task: str | None = N
             _single_per_row(sub_sets, sub.index, submission)
     Y = _one_hot(sol_sets, classes)
     P = _one_hot(sub_sets, classes) if sub_sets is not None else _numeric(sub[classes], submission)
-    return Y, P, task, classes, sub_sets is None
+    return Y, P, task, classes, sub_sets is None, None if usage is None else usage.to_numpy(dtype=str)
 
 
 def competition_scores(Y: np.ndarray, P: np.ndarray, task: str, has_probabilities: bool) -> dict[str, float]:
@@ -137,25 +161,31 @@ def competition_scores(Y: np.ndarray, P: np.ndarray, task: str, has_probabilitie
     return out
 
 
-def score_submission(submission: str | Path, solution: str | Path, task: str | None = None) -> dict[str, float]:
-    Y, P, task, classes, has_probabilities = load_pair(submission, solution, task)
-    return competition_scores(Y, P, task, has_probabilities)
+def score_submission(submission: str | Path, solution: str | Path, task: str | None = None) -> dict:
+    """The metrics on every scored row; with a `Usage` column also `by_usage` {Public: {...}, Private: {...}}
+    (a leaderboard's two halves, scored apart as Kaggle does)."""
+    Y, P, task, classes, has_probabilities, usage = load_pair(submission, solution, task)
+    scores = competition_scores(Y, P, task, has_probabilities)
+    if usage is not None:
+        scores["by_usage"] = {u: competition_scores(Y[usage == u], P[usage == u], task, has_probabilities)
+                              for u in sorted(set(usage))}
+    return scores
 
 
-def main(argv=None) -> dict[str, float]:
+def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m kit.score", description=__doc__.split("\n")[0])
     parser.add_argument("submission")
     parser.add_argument("--solution", required=True)
     parser.add_argument("--task", choices=(MULTILABEL, MULTICLASS), default=None, help="default: inferred")
     args = parser.parse_args(argv)
     try:
-        Y, P, task, classes, has_probabilities = load_pair(args.submission, args.solution, args.task)
+        scores = score_submission(args.submission, args.solution, args.task)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from e
-    scores = competition_scores(Y, P, task, has_probabilities)
-    print(f"{args.submission} vs {args.solution} ({task}, {len(Y)} rows, {len(classes)} classes)")
-    for name, value in scores.items():
-        print(f"{name}: {value:.6f}")
+    print(f"{args.submission} vs {args.solution}")
+    sections = {"all scored rows": scores, **scores.get("by_usage", {})}
+    for title, values in sections.items():
+        print(f"{title}: " + "  ".join(f"{k} {v:.6f}" for k, v in values.items() if k != "by_usage"))
     return scores
 
 

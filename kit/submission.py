@@ -1,10 +1,11 @@
 """Submission CSVs in exactly the format of the competition's `sample_submission.csv`.
 
-The format is inferred from the sample (`<data root>/sample_submission.csv`, id column `data.id_col` of
-the run's config):
+The format is read off the sample (`<data root>/sample_submission.csv`, see kit.data.sample), whose own
+column names win:
 - one column per class -> a probability per class (thresholds do not apply);
-- one label column -> hard decisions: space-separated class names for multi-label (empty when no class is
-  predicted, the Kaggle convention), one class name for multi-class.
+- one prediction column, named anything -> hard decisions: class names joined by the sample's separator
+  for multi-label (empty when no class is predicted, the Kaggle convention), one class name for multi-class;
+- the long format (`<id>_<class>` rows, one value column) -> a probability per row.
 Hard decisions use `tune/<name>/thresholds.json` when it exists (or an explicit file), else 0.5 / argmax.
 Rows follow the sample's id order. Without a sample the file is `<id_col>, <class probabilities>`.
 
@@ -20,10 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kit.data.sample import LONG, PROBABILITIES, SAMPLE_NAME, SubmissionFormat, read_format, split_long_ids
 from kit.metrics import MULTICLASS, MULTILABEL, decide
 from kit.runs import ID, RunPredictions, load_run, read_json, write_csv
-
-SAMPLE_NAME = "sample_submission.csv"
 THRESHOLD_KIND = {MULTILABEL: "threshold", MULTICLASS: "bias"}
 
 
@@ -59,49 +59,51 @@ def read_thresholds(path: str | Path, task: str, classes: list[str]) -> np.ndarr
     return np.array([float(by_class[c]) for c in classes])
 
 
-def read_sample(data: dict) -> pd.DataFrame | None:
-    """The competition's sample submission (all text), or None when the data has none."""
+def sample_format(data: dict, classes: list[str], task: str) -> SubmissionFormat | None:
+    """The submission format of the competition a run's `data` description points to (None: no sample)."""
     path = Path(data["root"]) / SAMPLE_NAME
     if not path.exists():
         return None
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    return read_format(path, classes, task, data.get("label_sep"), data.get("id_col"))
 
 
-def label_strings(D: np.ndarray, classes: list[str], task: str) -> list[str]:
-    """0/1 decisions -> one class name per row (multi-class) or space-separated names (multi-label)."""
+def label_strings(D: np.ndarray, classes: list[str], task: str, sep: str = " ") -> list[str]:
+    """0/1 decisions -> one class name per row (multi-class) or names joined by `sep` (multi-label)."""
     if task == MULTICLASS:
         return [classes[i] for i in D.argmax(axis=1)]
-    return [" ".join(c for c, d in zip(classes, row) if d) for row in D]
+    return [sep.join(c for c, d in zip(classes, row) if d) for row in D]
 
 
 def submission_frame(test: pd.DataFrame, task: str, classes: list[str], id_col: str,
-                     sample: pd.DataFrame | None = None, thresholds: np.ndarray | float = 0.5,
+                     fmt: SubmissionFormat | None = None, thresholds: np.ndarray | float = 0.5,
                      where: str = "test predictions") -> pd.DataFrame:
-    """`test` (`id, <classes>` probabilities) -> a submission in the sample's columns and id order."""
-    if sample is None:
+    """`test` (`id, <classes>` probabilities) -> a submission in the sample's format and id order: one label
+    column (hard decisions with `thresholds`), one probability column per class, or the long format."""
+    if fmt is None:
         return test[[ID, *classes]].rename(columns={ID: id_col})
-    if id_col not in sample.columns:
-        raise SubmissionError(f"{SAMPLE_NAME} has no id column {id_col!r}; it has {list(sample.columns)}")
-    value_cols = [c for c in sample.columns if c != id_col]
     have = set(test[ID])
-    missing = [i for i in sample[id_col] if i not in have]
+    missing = [i for i in fmt.ids if i not in have]
     if missing:
         raise SubmissionError(f"{where}: ids of {SAMPLE_NAME} missing from the test predictions: "
                               f"{_examples(missing)}")
-    extra = sorted(set(test[ID]) - set(sample[id_col]))
+    extra = sorted(have - set(fmt.ids))
     if extra:
         print(f"warning: {where}: dropping predictions for ids not in {SAMPLE_NAME}: {_examples(extra)}",
               file=sys.stderr)
-    P = test.set_index(ID).loc[sample[id_col], classes].to_numpy(dtype=np.float64)
-    out = pd.DataFrame({id_col: sample[id_col].to_numpy()})
-    if sorted(value_cols) == sorted(classes):
-        for c in value_cols:
+    probs = test.set_index(ID).loc[fmt.ids, classes]
+    if fmt.kind == LONG:  # one row per (id, class): the id cell is `<id>_<class>`
+        pairs = split_long_ids(fmt.row_ids, classes)
+        rows = probs.index.get_indexer([i for i, _ in pairs])
+        cols = [classes.index(c) for _, c in pairs]
+        values = probs.to_numpy(np.float64)[rows, cols]
+        return pd.DataFrame({fmt.id_col: fmt.row_ids, fmt.columns[0]: values})
+    P = probs.to_numpy(dtype=np.float64)
+    out = pd.DataFrame({fmt.id_col: list(fmt.ids)})
+    if fmt.kind == PROBABILITIES:
+        for c in fmt.columns:
             out[c] = P[:, classes.index(c)]
         return out
-    if len(value_cols) != 1:
-        raise SubmissionError(f"{SAMPLE_NAME} columns {value_cols} are neither one label column nor the "
-                              f"class names {classes}")
-    out[value_cols[0]] = label_strings(decide(P, task, thresholds), classes, task)
+    out[fmt.columns[0]] = label_strings(decide(P, task, thresholds), classes, task, fmt.sep)
     return out
 
 
@@ -131,8 +133,8 @@ def write_submission(run: RunPredictions, path: str | Path, thresholds_file: str
             print(f"warning: {thresholds_file} was tuned before {run.path / 'oof.csv'} was last written; "
                   f"re-run kit.tune thresholds on {run.name} if its predictions changed", file=sys.stderr)
     data = run.config["data"]
-    frame = submission_frame(run.test, run.task, run.classes, data.get("id_col", ID), read_sample(data),
-                             values, where=str(run.path / "test.csv"))
+    frame = submission_frame(run.test, run.task, run.classes, data.get("id_col", ID),
+                             sample_format(data, run.classes, run.task), values, where=str(run.path / "test.csv"))
     return write_csv(frame, path)
 
 

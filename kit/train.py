@@ -124,7 +124,7 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
     # --- setup: model, optimizer, schedule, EMA, balancing, data
     torch.manual_seed(item_seed(cfg.seed, data.fold, 0, EPOCH_POSITION - 1))
     model = create_model(cfg.model, num_classes, cfg.pretrained, cfg.weights, cfg.drop_rate,
-                         cfg.drop_path_rate, log=log).to(runtime.device)
+                         cfg.drop_path_rate, in_chans=cfg.input_channels, log=log).to(runtime.device)
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
     Y_train = data.Y[data.train_rows]
@@ -133,7 +133,7 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
     sampler = EpochSampler(len(data.train_rows), cfg.seed, data.fold, shuffle=True,
                            row_weights=balancer.sampler_weights)
     train_set = CachedImages(data.images, data.train_rows, data.Y[data.train_rows].astype(np.float32),
-                             build_augmentation(cfg.aug))
+                             build_augmentation(cfg.aug, cfg.input_channels))
     # drop_last avoids a 1-sample batch (BatchNorm fails on it) when the fold size is unlucky
     loader = make_loader(train_set, cfg.batch_size, sampler, runtime.num_workers, runtime.pin_memory,
                          drop_last=len(data.train_rows) > cfg.batch_size)

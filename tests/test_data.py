@@ -72,13 +72,13 @@ def test_single_label_pbc():
 
 
 def test_one_hot_columns_match_the_space_separated_parse(tmp_path):
-    reference = load_competition(EMBEDDED_DATA, check_images=False)
+    reference = load_competition(EMBEDDED_DATA)
     order = ["WBC", "RBC", "MONOCYTE", "Platelets", "BASOPHIL", "NEUTROPHIL", "LYMPHOCYTE", "EOSINOPHIL"]
     onehot = pd.DataFrame(reference.Y.astype(int), columns=reference.classes)[order]
     onehot.insert(0, "id", reference.train_ids)
     tmp_path.joinpath("images").symlink_to(EMBEDDED_DATA / "images")  # no copying of 292 images
     onehot.to_csv(tmp_path / "train.csv", index=False)
-    comp = load_competition(tmp_path, check_images=False)
+    comp = load_competition(tmp_path)
     assert (comp.layout, comp.task, comp.classes, comp.label_cols) == ("onehot", MULTILABEL, order, order)
     assert comp.test_ids is None and comp.test_paths is None and comp.sample_submission is None
     reorder = [reference.classes.index(c) for c in order]
@@ -109,7 +109,7 @@ def test_image_extension_detected_with_fallback_per_id(tmp_path):
 
 
 def test_task_override_and_explicit_label_column(tmp_path):
-    comp = load_competition(PBC, task=MULTILABEL, check_images=False)
+    comp = load_competition(PBC, task=MULTILABEL)
     assert comp.task == MULTILABEL and comp.layout == "single" and (comp.Y.sum(axis=1) == 1).all()
     # a `labels` column with one label per row can be declared multi-class
     root = make_competition(tmp_path / "one", {"id": ["a", "b", "c"], "labels": ["x", "y", "x"]})
@@ -157,7 +157,7 @@ def test_unreadable_image_names_the_id(tmp_path):
     (root / "images" / "b.jpg").write_bytes(b"this is not a jpeg" * 10)
     with pytest.raises(DataError, match=r"train\.csv.*unreadable.*'b \(b\.jpg"):
         load_competition(root)
-    assert load_competition(root, check_images=False).train_ids.tolist() == list("abcd")
+    assert load_competition(root).train_ids.tolist() == list("abcd")
 
 
 def test_duplicate_ids_in_train_and_test(tmp_path):
@@ -227,7 +227,7 @@ def test_empty_label_row_in_multiclass_names_the_id(tmp_path):
 
 def test_several_labels_in_multiclass_names_the_ids():
     with pytest.raises(DataError, match=r"train\.csv.*several labels \['BloodImage_00000'"):
-        load_competition(EMBEDDED_DATA, task=MULTICLASS, check_images=False)
+        load_competition(EMBEDDED_DATA, task=MULTICLASS)
 
 
 def test_bad_task_and_missing_label_column(tmp_path):

@@ -18,12 +18,12 @@ PBC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pbc"
 
 @pytest.fixture(scope="module")
 def bccd():
-    return load_competition(EMBEDDED_DATA, check_images=False)
+    return load_competition(EMBEDDED_DATA)
 
 
 @pytest.fixture(scope="module")
 def pbc():
-    return load_competition(PBC, check_images=False)
+    return load_competition(PBC)
 
 
 def assert_partition(fold: np.ndarray, n_rows: int, n_folds: int) -> None:
