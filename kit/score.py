@@ -1,6 +1,6 @@
 """Score a submission CSV against a solution CSV with the competition metrics.
 
-    python -m kit.score SUBMISSION --solution SOLUTION [--task multilabel|multiclass]
+    python -m kit.score SUBMISSION --solution SOLUTION [--task multilabel|multiclass] [--metric NAME ...]
 
 Both files share the solution's first column as id column (rows in any order; missing, extra or duplicate
 ids are an error naming them). Each file is either one label column (space-separated class names, possibly
@@ -10,7 +10,9 @@ exactly one class, else multi-label; `--task` overrides.
 
 Metrics: multi-label -> macro F1 (+ micro F1, samples F1; + mean AUC for probability columns, decided at
 0.5); multi-class -> accuracy + macro F1 (+ log loss for probability columns, rows renormalised to sum 1).
-Macro F1 averages over the classes that occur in the solution or the predictions.
+Macro F1 averages over the classes that occur in the solution or the predictions. `--metric` adds decision
+metrics by name (accuracy or any F-beta: f2 = macro_f2, micro_f0.5, samples_f2 for Planet / iMet-style
+scoring; see `kit.metrics.parse_metric`), macro ones over the same classes.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
-from kit.metrics import MULTICLASS, MULTILABEL, decide, log_loss, mean_auc
+from kit.metrics import (METRIC_FORMS, MULTICLASS, MULTILABEL, decide, decision_metric, log_loss, mean_auc,
+                         metric_argument, metric_name, parse_metric)
 
 
 class ScoreError(ValueError):
@@ -115,31 +118,44 @@ def load_pair(submission: str | Path, solution: str | Path, task: str | None = N
     return Y, P, task, classes, sub_sets is None
 
 
-def competition_scores(Y: np.ndarray, P: np.ndarray, task: str, has_probabilities: bool) -> dict[str, float]:
-    """The competition metrics of (n, C) labels vs predictions (probabilities or 0/1)."""
+def named_scores(Y: np.ndarray, D: np.ndarray, metrics) -> dict[str, float]:
+    """Decision metrics by (canonical) name of 0/1 decisions `D`; macro ones over the classes that occur in
+    the labels or the decisions, as the competition scores above."""
+    seen = np.flatnonzero(Y.any(axis=0) | D.any(axis=0))
+    return {metric_name(m): decision_metric(m, Y[:, seen], D[:, seen]) if parse_metric(m)[0] == "macro"
+            else decision_metric(m, Y, D) for m in metrics}
+
+
+def competition_scores(Y: np.ndarray, P: np.ndarray, task: str, has_probabilities: bool,
+                       metrics=()) -> dict[str, float]:
+    """The competition metrics of (n, C) labels vs predictions (probabilities or 0/1), plus the decision
+    metrics named in `metrics` (decided at 0.5 / argmax)."""
     if task == MULTICLASS:
         if has_probabilities:
             P = P / np.maximum(P.sum(axis=1, keepdims=True), 1e-15)
-        y, d = Y.argmax(1), decide(P, task).argmax(1)
+        D = decide(P, task)
+        y, d = Y.argmax(1), D.argmax(1)
         labels = np.union1d(y, d)
         out = {"accuracy": float(np.mean(y == d)),
                "macro_f1": float(f1_score(y, d, labels=labels, average="macro", zero_division=0))}
         if has_probabilities:
             out["log_loss"] = log_loss(Y, P, task)
-        return out
-    D = decide(P, task)
-    seen = np.flatnonzero(Y.any(axis=0) | D.any(axis=0))
-    out = {"macro_f1": float(f1_score(Y[:, seen], D[:, seen], average="macro", zero_division=0)),
-           "micro_f1": float(f1_score(Y, D, average="micro", zero_division=0)),
-           "samples_f1": float(f1_score(Y, D, average="samples", zero_division=0))}
-    if has_probabilities:
-        out["auc"] = mean_auc(Y, P)
-    return out
+    else:
+        D = decide(P, task)
+        seen = np.flatnonzero(Y.any(axis=0) | D.any(axis=0))
+        out = {"macro_f1": float(f1_score(Y[:, seen], D[:, seen], average="macro", zero_division=0)),
+               "micro_f1": float(f1_score(Y, D, average="micro", zero_division=0)),
+               "samples_f1": float(f1_score(Y, D, average="samples", zero_division=0))}
+        if has_probabilities:
+            out["auc"] = mean_auc(Y, P)
+    extra = named_scores(Y, D, [m for m in metrics if metric_name(m) not in out])
+    return {**out, **extra}
 
 
-def score_submission(submission: str | Path, solution: str | Path, task: str | None = None) -> dict[str, float]:
+def score_submission(submission: str | Path, solution: str | Path, task: str | None = None,
+                     metrics=()) -> dict[str, float]:
     Y, P, task, classes, has_probabilities = load_pair(submission, solution, task)
-    return competition_scores(Y, P, task, has_probabilities)
+    return competition_scores(Y, P, task, has_probabilities, metrics)
 
 
 def main(argv=None) -> dict[str, float]:
@@ -147,12 +163,14 @@ def main(argv=None) -> dict[str, float]:
     parser.add_argument("submission")
     parser.add_argument("--solution", required=True)
     parser.add_argument("--task", choices=(MULTILABEL, MULTICLASS), default=None, help="default: inferred")
+    parser.add_argument("--metric", nargs="+", type=metric_argument, default=[], metavar="NAME",
+                        help=f"also report these decision metrics: {METRIC_FORMS}")
     args = parser.parse_args(argv)
     try:
         Y, P, task, classes, has_probabilities = load_pair(args.submission, args.solution, args.task)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from e
-    scores = competition_scores(Y, P, task, has_probabilities)
+    scores = competition_scores(Y, P, task, has_probabilities, args.metric)
     print(f"{args.submission} vs {args.solution} ({task}, {len(Y)} rows, {len(classes)} classes)")
     for name, value in scores.items():
         print(f"{name}: {value:.6f}")
