@@ -47,7 +47,7 @@ def class_sweep(y: np.ndarray, p: np.ndarray) -> ClassSweep:
     A threshold sits midway between the last selected score and the next lower distinct score (0 below the
     lowest; above the highest and at most 1 for "predict nothing"): it selects the same rows in-sample but
     does not sit on a training score, so it generalises better to unseen scores."""
-    order = np.argsort(-p, kind="stable")
+    order = np.argsort(-p)   # not stable: 3x faster, and cuts fall only between unequal scores anyway
     ps = p[order]
     ends = np.flatnonzero(np.append(ps[1:] < ps[:-1], True))    # last row of each run of equal scores
     hi, lo = ps[ends], np.append(ps[1:], min(0.0, ps[-1]))[ends]
