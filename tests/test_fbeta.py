@@ -130,7 +130,8 @@ def test_samples_ascent_matches_brute_force_over_all_threshold_pairs():
     best = max(th.threshold_metric("samples_f2", Y, P, MULTILABEL, np.array([a, b]))
                for a in grid[0] for b in grid[1])
     fitted = th.threshold_metric("samples_f2", Y, P, MULTILABEL, th.fit_thresholds(Y, P, MULTILABEL, "samples_f2"))
-    assert fitted <= best + 1e-12 and fitted >= best - 0.02   # a coordinate-wise optimum, near the global one
+    # only coordinate-wise optimal in general; on this data (as on every 2-class grid we tried) it is global
+    assert fitted == pytest.approx(best, abs=1e-12)
 
 
 # ---------------------------------------------------------------- multi-class macro F-beta biases
