@@ -10,7 +10,7 @@ Datasets (--datasets):
             one plus any class whose share is < --rare-share x 1/C.
 Every (dataset, method, seed) is one `run_cv` with the same fold split (--fold-seed); `seed` changes the
 initialisation, augmentation and sampling. From each run: per-label AUC, F1@0.5 (multi-label: threshold 0.5;
-multi-class: one-vs-rest F1 of the argmax) and "F1 tuned" (per-class thresholds / biases from kit.thresholds,
+multi-class: one-vs-rest F1 of the argmax) and "F1 tuned" (per-class thresholds / biases from kit.tune,
 fitted for macro F1 on OOF rows the decided rows are not part of) on the OOF predictions and, where the folder
 has solution.csv, on the test set (fold-mean predictions). Reweighting shifts probabilities, so F1@0.5 mixes
 ranking and calibration; AUC and tuned F1 are the fairer comparisons (on the pbc-rare test set the class
@@ -40,7 +40,7 @@ from kit.crossval import run_cv  # noqa: E402
 from kit.metrics import MULTICLASS, decide  # noqa: E402
 from kit.runs import FOLD, ID, atomic_write, load_run, write_csv  # noqa: E402
 from kit.score import read_table  # noqa: E402
-from kit.thresholds import fit_thresholds  # noqa: E402
+from kit.tune.thresholds import fit_thresholds  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATASETS = ("bccd", "pbc-rare")

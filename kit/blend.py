@@ -2,8 +2,8 @@
 
     python -m kit.blend                      # every finished run (kind "run") under oof/, default method
     python -m kit.blend --runs a b c --method stack --name blend1 [--oof-dir oof] [--tune-dir tune]
-        [--submissions-dir submissions] [--thresholds FILE] [--metric M] [--param KEY=VALUE ...]
-        [--overwrite] [--seed 0]
+        [--submissions-dir submissions] [--thresholds FILE | --threshold-metric NAME] [--metric M]
+        [--param KEY=VALUE ...] [--overwrite] [--seed 0]
 
 Writes `oof/<name>/` (config.json with kind "blend", oof.csv, test.csv, weights.json, scores.json) so a
 blend can be thresholded, scored and blended again like a run, then `submissions/<name>.csv`, then prints
@@ -20,10 +20,10 @@ import pandas as pd
 
 from kit.blenders import BLENDERS, DEFAULT_METHOD, make_blender
 from kit.leaderboard import write_leaderboard
-from kit.metrics import GREATER_IS_BETTER, MULTICLASS, all_scores
+from kit.metrics import GREATER_IS_BETTER, METRIC_FORMS, MULTICLASS, all_scores, metric_argument
 from kit.runs import FOLD, ID, RunPredictions, finished_runs, load_run, read_json, write_csv, write_json
 from kit.submission import choose_thresholds, write_submission
-from kit.thresholds import tune_run_thresholds
+from kit.tune.thresholds import DEFAULT_THRESHOLD_METRIC, check_metric, tune_run_thresholds
 
 
 class BlendInputError(ValueError):
@@ -182,6 +182,9 @@ def main(argv=None) -> Path:
                              "and write tune/<name>/thresholds.json)")
     parser.add_argument("--no-thresholds", action="store_true",
                         help="submit at 0.5 / argmax instead of tuned thresholds")
+    parser.add_argument("--threshold-metric", default=None, type=metric_argument, metavar="NAME",
+                        help=f"metric the blend's own thresholds maximise (default {DEFAULT_THRESHOLD_METRIC}): "
+                             f"{METRIC_FORMS}")
     parser.add_argument("--metric", default=None, choices=sorted(GREATER_IS_BETTER),
                         help="hill-climbing metric and leaderboard sort key (default: the task's)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="blender parameter")
@@ -202,12 +205,17 @@ def run_blend(args: argparse.Namespace) -> Path:
     check_destination(out_dir, names, submission, args.overwrite)
     if args.thresholds is not None and not Path(args.thresholds).exists():
         raise BlendInputError(f"thresholds file {args.thresholds} does not exist")
+    if args.threshold_metric is not None and (args.thresholds is not None or args.no_thresholds):
+        raise BlendInputError("--threshold-metric applies to thresholds fitted on the blend; it cannot be "
+                              "combined with --thresholds FILE or --no-thresholds")
+    threshold_metric = args.threshold_metric or DEFAULT_THRESHOLD_METRIC
     params = parse_params(args.param)
     accepted = BLENDERS[args.method]._get_param_names()
     for key, value in (("metric", args.metric), ("seed", args.seed)):
         if key in accepted and key not in params:
             params[key] = value
     runs = [load_run(oof_dir / n) for n in names]
+    check_metric(threshold_metric, runs[0].task)   # e.g. micro_f1 of a multi-class blend: refuse before fitting
     blender = make_blender(args.method, runs[0].task, **params)
     print(f"blending {len(runs)} run(s) with {args.method}: {', '.join(names)}")
     oof, test = blend_runs(runs, blender)
@@ -219,7 +227,7 @@ def run_blend(args: argparse.Namespace) -> Path:
         blend = load_run(out_dir)
         if args.thresholds is None and not args.no_thresholds:
             # a new blend has no thresholds yet: fit them now on its honest OOF (as kit.tune would)
-            tune_run_thresholds(out_dir, args.tune_dir)
+            tune_run_thresholds(out_dir, args.tune_dir, threshold_metric)
         thresholds = None if args.no_thresholds else choose_thresholds(blend, args.tune_dir, args.thresholds)
         print(f"wrote {write_submission(blend, submission, thresholds, args.overwrite)}")
     write_leaderboard(oof_dir, args.tune_dir, args.submissions_dir, args.metric)

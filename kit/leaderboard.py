@@ -2,9 +2,10 @@
 
 Columns: name, kind (run/blend), data (competition folder name), task, method (blends), every metric of
 the task (kit.metrics.all_scores), and when `tune/<name>/thresholds.json` exists `thresholded_<metric>`
-(the OOF metric with those thresholds applied — in-sample for the thresholds) plus the thresholds file's
-own honest `nested_after` when it has one. Rows are grouped by data and task, then sorted by the main
-metric (the task's default, or `--metric`). Saved as `submissions/leaderboard.csv`.
+(the metric the thresholds were tuned for, e.g. macro_f1 or samples_f2, on the OOF with those thresholds
+applied — in-sample for the thresholds) plus the thresholds file's own honest `nested_after` when it has
+one. Rows are grouped by data and task, then sorted by the main metric (the task's default, or `--metric`).
+Saved as `submissions/leaderboard.csv`.
 
     python -m kit.leaderboard [--oof-dir oof] [--tune-dir tune] [--submissions-dir submissions] [--metric M]
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.metrics import DEFAULT_METRIC, GREATER_IS_BETTER, all_scores, decide, score
+from kit.metrics import DEFAULT_METRIC, GREATER_IS_BETTER, MetricNameError, all_scores, decide, metric_name, score
 from kit.runs import RunPredictions, finished_runs, load_run, read_json, write_csv
 from kit.score import competition_scores
 from kit.submission import read_thresholds, thresholds_path
@@ -34,13 +35,16 @@ def run_row(run: RunPredictions, tune_dir: str | Path, metric: str | None = None
     path = thresholds_path(tune_dir, run.name)
     if path.exists():
         spec = read_json(path)
-        tuned_for = spec.get("metric", "macro_f1")
+        try:
+            tuned_for = metric_name(spec.get("metric", "macro_f1"))   # any F-beta or accuracy
+        except MetricNameError as e:
+            print(f"warning: {path}: no thresholded column ({e})", file=sys.stderr)
+            return row
         D = decide(P, run.task, read_thresholds(path, run.task, run.classes)).astype(np.float64)
-        hard = competition_scores(Y, D, run.task, has_probabilities=False)  # F1s / accuracy of 0/1 decisions
-        if tuned_for in hard:
-            row[f"thresholded_{tuned_for}"] = hard[tuned_for]
-            if isinstance(spec.get("nested_after"), (int, float)):
-                row[f"thresholded_{tuned_for}_nested"] = float(spec["nested_after"])
+        hard = competition_scores(Y, D, run.task, has_probabilities=False, metrics=[tuned_for])
+        row[f"thresholded_{tuned_for}"] = hard[tuned_for]
+        if isinstance(spec.get("nested_after"), (int, float)):
+            row[f"thresholded_{tuned_for}_nested"] = float(spec["nested_after"])
     return row
 
 

@@ -1,6 +1,6 @@
 """Score a submission CSV against a solution CSV with the competition metrics.
 
-    python -m kit.score SUBMISSION --solution SOLUTION [--task multilabel|multiclass]
+    python -m kit.score SUBMISSION --solution SOLUTION [--task multilabel|multiclass] [--metric NAME ...]
 
 Both files share the solution's first column as id column (rows in any order; missing, extra or duplicate
 ids are an error naming them). Each file is either one label column (class names separated as in train.csv
@@ -12,7 +12,9 @@ and Public and Private are also scored apart.
 
 Metrics: multi-label -> macro F1 (+ micro F1, samples F1; + mean AUC for probability columns, decided at
 0.5); multi-class -> accuracy + macro F1 (+ log loss for probability columns, rows renormalised to sum 1).
-Macro F1 averages over the classes that occur in the solution or the predictions.
+Macro F1 averages over the classes that occur in the solution or the predictions. `--metric` adds decision
+metrics by name (accuracy or any F-beta: f2 = macro_f2, micro_f0.5, samples_f2 for Planet / iMet-style
+scoring; see `kit.metrics.parse_metric`), macro ones over the same classes.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ import pandas as pd
 from sklearn.metrics import f1_score
 
 from kit.data.labels import detect_separator, split_cells
-from kit.metrics import MULTICLASS, MULTILABEL, decide, log_loss, mean_auc
+from kit.metrics import (METRIC_FORMS, MULTICLASS, MULTILABEL, decide, decision_metric, log_loss, mean_auc,
+                         metric_argument, metric_name, parse_metric)
 
 
 class ScoreError(ValueError):
@@ -139,35 +142,48 @@ def load_pair(submission: str | Path, solution: str | Path, task: str | None = N
     return Y, P, task, classes, sub_sets is None, None if usage is None else usage.to_numpy(dtype=str)
 
 
-def competition_scores(Y: np.ndarray, P: np.ndarray, task: str, has_probabilities: bool) -> dict[str, float]:
-    """The competition metrics of (n, C) labels vs predictions (probabilities or 0/1)."""
+def named_scores(Y: np.ndarray, D: np.ndarray, metrics) -> dict[str, float]:
+    """Decision metrics by (canonical) name of 0/1 decisions `D`; macro ones over the classes that occur in
+    the labels or the decisions, as the competition scores above."""
+    seen = np.flatnonzero(Y.any(axis=0) | D.any(axis=0))
+    return {metric_name(m): decision_metric(m, Y[:, seen], D[:, seen]) if parse_metric(m)[0] == "macro"
+            else decision_metric(m, Y, D) for m in metrics}
+
+
+def competition_scores(Y: np.ndarray, P: np.ndarray, task: str, has_probabilities: bool,
+                       metrics=()) -> dict[str, float]:
+    """The competition metrics of (n, C) labels vs predictions (probabilities or 0/1), plus the decision
+    metrics named in `metrics` (decided at 0.5 / argmax)."""
     if task == MULTICLASS:
         if has_probabilities:
             P = P / np.maximum(P.sum(axis=1, keepdims=True), 1e-15)
-        y, d = Y.argmax(1), decide(P, task).argmax(1)
+        D = decide(P, task)
+        y, d = Y.argmax(1), D.argmax(1)
         labels = np.union1d(y, d)
         out = {"accuracy": float(np.mean(y == d)),
                "macro_f1": float(f1_score(y, d, labels=labels, average="macro", zero_division=0))}
         if has_probabilities:
             out["log_loss"] = log_loss(Y, P, task)
-        return out
-    D = decide(P, task)
-    seen = np.flatnonzero(Y.any(axis=0) | D.any(axis=0))
-    out = {"macro_f1": float(f1_score(Y[:, seen], D[:, seen], average="macro", zero_division=0)),
-           "micro_f1": float(f1_score(Y, D, average="micro", zero_division=0)),
-           "samples_f1": float(f1_score(Y, D, average="samples", zero_division=0))}
-    if has_probabilities:
-        out["auc"] = mean_auc(Y, P)
-    return out
+    else:
+        D = decide(P, task)
+        seen = np.flatnonzero(Y.any(axis=0) | D.any(axis=0))
+        out = {"macro_f1": float(f1_score(Y[:, seen], D[:, seen], average="macro", zero_division=0)),
+               "micro_f1": float(f1_score(Y, D, average="micro", zero_division=0)),
+               "samples_f1": float(f1_score(Y, D, average="samples", zero_division=0))}
+        if has_probabilities:
+            out["auc"] = mean_auc(Y, P)
+    extra = named_scores(Y, D, [m for m in metrics if metric_name(m) not in out])
+    return {**out, **extra}
 
 
-def score_submission(submission: str | Path, solution: str | Path, task: str | None = None) -> dict:
-    """The metrics on every scored row; with a `Usage` column also `by_usage` {Public: {...}, Private: {...}}
-    (a leaderboard's two halves, scored apart as Kaggle does)."""
+def score_submission(submission: str | Path, solution: str | Path, task: str | None = None,
+                     metrics=()) -> dict:
+    """The metrics (and `metrics`, extra decision metric names) on every scored row; with a `Usage` column
+    also `by_usage` {Public: {...}, Private: {...}} (a leaderboard's two halves, scored apart as Kaggle does)."""
     Y, P, task, classes, has_probabilities, usage = load_pair(submission, solution, task)
-    scores = competition_scores(Y, P, task, has_probabilities)
+    scores = competition_scores(Y, P, task, has_probabilities, metrics)
     if usage is not None:
-        scores["by_usage"] = {u: competition_scores(Y[usage == u], P[usage == u], task, has_probabilities)
+        scores["by_usage"] = {u: competition_scores(Y[usage == u], P[usage == u], task, has_probabilities, metrics)
                               for u in sorted(set(usage))}
     return scores
 
@@ -177,9 +193,11 @@ def main(argv=None) -> dict:
     parser.add_argument("submission")
     parser.add_argument("--solution", required=True)
     parser.add_argument("--task", choices=(MULTILABEL, MULTICLASS), default=None, help="default: inferred")
+    parser.add_argument("--metric", nargs="+", type=metric_argument, default=[], metavar="NAME",
+                        help=f"also report these decision metrics: {METRIC_FORMS}")
     args = parser.parse_args(argv)
     try:
-        scores = score_submission(args.submission, args.solution, args.task)
+        scores = score_submission(args.submission, args.solution, args.task, args.metric)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from e
     print(f"{args.submission} vs {args.solution}")

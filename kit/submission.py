@@ -126,8 +126,9 @@ def write_submission(run: RunPredictions, path: str | Path, thresholds_file: str
     values = 0.5
     if thresholds_file is not None:
         values = read_thresholds(thresholds_file, run.task, run.classes)
-        print(f"{run.name}: applying thresholds from {thresholds_file}")
-        tuned_on = read_json(thresholds_file).get("run")
+        spec = read_json(thresholds_file)
+        print(f"{run.name}: applying thresholds from {thresholds_file} (tuned for {spec.get('metric', '?')})")
+        tuned_on = spec.get("run")
         stale = Path(thresholds_file).stat().st_mtime < (run.path / "oof.csv").stat().st_mtime
         if tuned_on == run.name and stale:
             print(f"warning: {thresholds_file} was tuned before {run.path / 'oof.csv'} was last written; "

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-import kit.thresholds as th
-from kit.metrics import MULTICLASS, MULTILABEL, decide
+import kit.tune.thresholds as th
+from kit.tune.fbeta import best_threshold
+from kit.metrics import MULTICLASS, MULTILABEL, decide, parse_metric
 from kit.runs import file_sha256
 from kit.submission import read_thresholds
 from kit.tune import main
@@ -49,7 +50,7 @@ def multiclass_data(seed, n=800, n_classes=4, shrink_class=None):
 def test_best_threshold_known_optimum_and_midpoint():
     y = np.array([1, 1, 0, 1, 0, 0])
     p = np.array([0.9, 0.8, 0.7, 0.6, 0.3, 0.1])
-    t, f1 = th.best_threshold(y, p)
+    t, f1 = best_threshold(y, p)
     assert f1 == pytest.approx(6 / 7)                          # top 4 rows: TP 3, FP 1, FN 0
     assert t == pytest.approx(0.45)                            # midway between 0.6 and the next score 0.3
     assert sk_f1(y, p >= t) == pytest.approx(6 / 7)
@@ -63,7 +64,7 @@ def test_best_threshold_matches_brute_force(seed):
     p = rng.random(n)
     if seed % 2:
         p = np.round(p, 1)                                     # many ties
-    t, f1 = th.best_threshold(y, p)
+    t, f1 = best_threshold(y, p)
     brute = max(sk_f1(y, p >= c) for c in [*np.unique(p), np.inf])
     assert f1 == pytest.approx(brute, abs=1e-12)
     assert sk_f1(y, p >= t) == pytest.approx(brute, abs=1e-12)  # the returned threshold reproduces it
@@ -71,26 +72,26 @@ def test_best_threshold_matches_brute_force(seed):
 
 
 def test_best_threshold_ties_cannot_be_split():
-    t, f1 = th.best_threshold(np.array([1, 0, 0]), np.array([0.5, 0.5, 0.1]))
+    t, f1 = best_threshold(np.array([1, 0, 0]), np.array([0.5, 0.5, 0.1]))
     assert f1 == pytest.approx(2 / 3)                          # both 0.5 rows or nothing
     assert 0.1 < t <= 0.5
 
 
 def test_best_threshold_all_negative_and_all_positive():
     p = np.array([0.2, 0.9, 0.4])
-    t, f1 = th.best_threshold(np.zeros(3), p)
+    t, f1 = best_threshold(np.zeros(3), p)
     assert f1 == 0 and t > p.max()                             # predict nothing
-    t, f1 = th.best_threshold(np.ones(3), p)
+    t, f1 = best_threshold(np.ones(3), p)
     assert f1 == 1 and t <= p.min()
-    t, _ = th.best_threshold(np.zeros(2), np.array([1.0, 0.3]))
+    t, _ = best_threshold(np.zeros(2), np.array([1.0, 0.3]))
     assert t > 1.0                                             # still above a score of exactly 1
 
 
 def test_best_threshold_rejects_bad_input():
     with pytest.raises(ValueError, match="NaN"):
-        th.best_threshold(np.array([0, 1]), np.array([0.1, np.nan]))
+        best_threshold(np.array([0, 1]), np.array([0.1, np.nan]))
     with pytest.raises(ValueError, match="lengths"):
-        th.best_threshold(np.array([0, 1]), np.array([0.1]))
+        best_threshold(np.array([0, 1]), np.array([0.1]))
 
 
 # ---------------------------------------------------------------- metrics
@@ -118,19 +119,7 @@ def test_per_class_macro_f1_beats_default_and_is_per_class_optimal(seed):
     values = th.fit_thresholds(Y, P, MULTILABEL, "macro_f1")
     after = th.threshold_metric("macro_f1", Y, P, MULTILABEL, values)
     assert after >= th.threshold_metric("macro_f1", Y, P, MULTILABEL, np.full(4, 0.5))
-    assert after == pytest.approx(np.mean([th.best_threshold(Y[:, c], P[:, c])[1] for c in range(4)]))
-
-
-@pytest.mark.parametrize("metric", ["micro_f1", "samples_f1"])
-def test_non_decomposable_optuna_never_worse_than_per_class_seed(metric):
-    Y, P = multilabel_data(1, n=400)
-    seed_values = th.fit_thresholds(Y, P, MULTILABEL, "macro_f1")
-    values = th.fit_thresholds(Y, P, MULTILABEL, metric, seed=0, n_trials=40)
-    assert values.shape == (4,)
-    assert (th.threshold_metric(metric, Y, P, MULTILABEL, values)
-            >= th.threshold_metric(metric, Y, P, MULTILABEL, seed_values))
-    again = th.fit_thresholds(Y, P, MULTILABEL, metric, seed=0, n_trials=40)
-    np.testing.assert_array_equal(values, again)               # seeded: reproducible
+    assert after == pytest.approx(np.mean([best_threshold(Y[:, c], P[:, c])[1] for c in range(4)]))
 
 
 # ---------------------------------------------------------------- multi-class biases
@@ -173,9 +162,9 @@ def test_biases_are_coordinatewise_optimal_by_brute_force(metric, seed):
                 assert th.threshold_metric(metric, Y, P, MULTICLASS, trial) <= best + 1e-12
 
 
-@pytest.mark.parametrize("metric", ["accuracy", "macro_f1"])
+@pytest.mark.parametrize("metric", ["accuracy", "macro_f1", "macro_f2"])
 def test_every_bias_candidate_scores_what_decide_gives(metric):
-    from kit.biases import _bias_candidates, _top2
+    from kit.tune.biases import _bias_candidates, _top2
 
     Y, P = multiclass_data(1, n=150, n_classes=4, shrink_class=1)
     P = np.round(P, 1)                                         # many tied breakpoints
@@ -185,7 +174,7 @@ def test_every_bias_candidate_scores_what_decide_gives(metric):
     for c in range(4):
         excluded = first == c
         scores, biases = _bias_candidates(Y.argmax(1), L[:, c], np.where(excluded, second, first),
-                                          np.where(excluded, v2, v1), c, metric, 4)
+                                          np.where(excluded, v2, v1), c, parse_metric(metric)[1], 4)
         assert len(np.unique(biases)) == len(biases)           # one candidate per distinct decision set
         for score, value in zip(scores, biases):
             trial = b.copy()

@@ -2,6 +2,7 @@
 
     python -m kit.tune                                   # thresholds for every finished run/blend under oof/
     python -m kit.tune thresholds --run NAME [NAME ...] [--metric macro_f1] [--oof-dir oof] [--tune-dir tune]
+    python -m kit.tune thresholds --metric samples_f2   # Planet / iMet-style scoring: F2 per image, averaged
     python -m kit.tune hparams ...                       # Optuna search, see `python -m kit.tune hparams -h`
 """
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kit.metrics import METRIC_FORMS, metric_argument
 from kit.runs import finished_runs, is_complete, load_run
-from kit.thresholds import (DEFAULT_THRESHOLD_METRIC, SUPPORTED_METRICS, ThresholdError, check_metric,
-                            tune_run_thresholds)
+from kit.tune.thresholds import DEFAULT_THRESHOLD_METRIC, ThresholdError, check_metric, tune_run_thresholds
 
 
 def thresholds_parser() -> argparse.ArgumentParser:
@@ -22,14 +23,11 @@ def thresholds_parser() -> argparse.ArgumentParser:
         epilog="python -m kit.tune hparams ... runs the Optuna hyperparameter search instead.")
     parser.add_argument("--run", nargs="+", metavar="NAME",
                         help="run/blend names under --oof-dir (default: every finished one)")
-    metrics = sorted({m for ms in SUPPORTED_METRICS.values() for m in ms})
-    parser.add_argument("--metric", default=DEFAULT_THRESHOLD_METRIC, choices=metrics,
-                        help=f"metric to maximise (default {DEFAULT_THRESHOLD_METRIC})")
+    parser.add_argument("--metric", default=DEFAULT_THRESHOLD_METRIC, type=metric_argument,
+                        help=f"metric to maximise (default {DEFAULT_THRESHOLD_METRIC}): {METRIC_FORMS}; "
+                             "micro / samples: multi-label only; accuracy: multi-class only")
     parser.add_argument("--oof-dir", type=Path, default=Path("oof"))
     parser.add_argument("--tune-dir", type=Path, default=Path("tune"))
-    parser.add_argument("--seed", type=int, default=0, help="Optuna seed (non-decomposable metrics only)")
-    parser.add_argument("--n-trials", type=int, default=200,
-                        help="Optuna trials (micro_f1 / samples_f1 only)")
     return parser
 
 
@@ -65,10 +63,4 @@ def main(argv: list[str] | None = None) -> list[dict] | None:
         argv = argv[1:]
     args = thresholds_parser().parse_args(argv)
     run_dirs = select_runs(args.oof_dir, args.run, args.metric)
-    return [tune_run_thresholds(d, args.tune_dir, args.metric, seed=args.seed, n_trials=args.n_trials)
-            for d in run_dirs]
-
-
-if __name__ == "__main__":
-    outcome = main()
-    raise SystemExit(outcome if isinstance(outcome, int) else 0)   # hparams' exit code, else success
+    return [tune_run_thresholds(d, args.tune_dir, args.metric) for d in run_dirs]
