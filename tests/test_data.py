@@ -8,16 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SHARED_DATA
 
 from kit.data import EMBEDDED_DATA, DataError, load_competition
 from kit.metrics import MULTICLASS, MULTILABEL
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-BCCD, PBC = SHARED / "bccd", SHARED / "pbc"
 BCCD_COUNTS = {"RBC": 280, "WBC": 290, "Platelets": 162, "NEUTROPHIL": 174, "EOSINOPHIL": 71,
                "LYMPHOCYTE": 33, "MONOCYTE": 19, "BASOPHIL": 2}
-# a handful of small real pbc images (96x96 jpg) to build tmp competitions from
-SOURCE_IMAGES = sorted((PBC / "images").glob("*.jpg"))[:6]
+# a handful of real embedded bccd photos (jpg) to build tmp competitions from
+SOURCE_IMAGES = sorted((EMBEDDED_DATA / "images").glob("*.jpg"))[:6]
 
 
 def make_competition(root: Path, train: dict, test: dict | None = None, image_ids=None,
@@ -40,7 +39,8 @@ def make_competition(root: Path, train: dict, test: dict | None = None, image_id
 SIMPLE_TRAIN = {"id": ["a", "b", "c", "d"], "label": ["x", "y", "x", "z"]}
 
 
-@pytest.mark.parametrize("root", [EMBEDDED_DATA, BCCD], ids=["embedded", "shared"])
+@pytest.mark.parametrize("root", [EMBEDDED_DATA, pytest.param(SHARED_DATA / "bccd", marks=pytest.mark.shared)],
+                         ids=["embedded", "shared"])
 def test_space_separated_labels_bccd(root):
     comp = load_competition(root)
     assert (comp.task, comp.layout, comp.label_cols, comp.id_col) == (MULTILABEL, "space", ["labels"], "id")
@@ -60,15 +60,24 @@ def test_space_separated_labels_bccd(root):
     assert described["classes"] == comp.classes and described["task"] == MULTILABEL
 
 
-def test_single_label_pbc():
-    comp = load_competition(PBC)
+def check_single_label(root: Path, n_train: int, n_classes: int, n_test: int) -> None:
+    comp = load_competition(root)
     assert (comp.task, comp.layout, comp.label_cols) == (MULTICLASS, "single", ["label"])
-    assert comp.Y.shape == (2734, 8)
+    assert comp.Y.shape == (n_train, n_classes)
     assert (comp.Y.sum(axis=1) == 1).all()
-    train = pd.read_csv(PBC / "train.csv", dtype=str)
+    train = pd.read_csv(root / "train.csv", dtype=str)
     assert comp.classes == sorted(train["label"].unique())
     assert [comp.classes[c] for c in comp.Y.argmax(axis=1)] == list(train["label"])
-    assert len(comp.test_ids) == 685
+    assert len(comp.test_ids) == n_test
+
+
+def test_single_label_digits(small_digits):
+    check_single_label(small_digits, 300, 10, 60)
+
+
+@pytest.mark.shared
+def test_single_label_real_pbc():
+    check_single_label(SHARED_DATA / "pbc", 2734, 8, 685)
 
 
 def test_one_hot_columns_match_the_space_separated_parse(tmp_path):
@@ -108,8 +117,8 @@ def test_image_extension_detected_with_fallback_per_id(tmp_path):
     assert [p.name for p in comp.train_paths] == ["a.png", "b.png", "c.jpeg", "d.png"]
 
 
-def test_task_override_and_explicit_label_column(tmp_path):
-    comp = load_competition(PBC, task=MULTILABEL, check_images=False)
+def test_task_override_and_explicit_label_column(tmp_path, small_digits):
+    comp = load_competition(small_digits, task=MULTILABEL, check_images=False)
     assert comp.task == MULTILABEL and comp.layout == "single" and (comp.Y.sum(axis=1) == 1).all()
     # a `labels` column with one label per row can be declared multi-class
     root = make_competition(tmp_path / "one", {"id": ["a", "b", "c"], "labels": ["x", "y", "x"]})
