@@ -282,7 +282,7 @@ def test_selective_on_real_bccd_and_digits_labels(small_digits):
         assert torch.allclose(W.sum(0), torch.full((len(classes),), float(len(Yb))), rtol=1e-6)
         mixed = (Yb.sum(0) > 0) & (Yb.sum(0) < len(Yb))
         assert torch.allclose(positive_share(W, Yb)[mixed], balancer.target[mixed], atol=1e-6)
-    # sorted by class, so the batch below holds only some of the classes (as pbc's class-sorted train.csv did)
+    # sorted by class, so the batch below holds only some of the classes (the absent ones get no weight)
     digits = pd.read_csv(small_digits / "train.csv").sort_values("label", kind="stable")
     names = sorted(digits["label"].unique())
     y = digits["label"].map({n: i for i, n in enumerate(names)}).to_numpy()

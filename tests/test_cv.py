@@ -1,5 +1,6 @@
-"""kit.cv end to end on real images (embedded bccd, digits) with a tiny timm net: the run folder's files, fold-by-fold runs,
-every bad input refused before any work (leaving an existing run untouched), seeds, config files."""
+"""kit.cv end to end on real images (embedded bccd, digits) with a tiny timm net: the run folder's files,
+fold-by-fold runs, every bad input refused before any work (leaving an existing run untouched), seeds, config
+files."""
 from __future__ import annotations
 
 import json

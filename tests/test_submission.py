@@ -24,7 +24,7 @@ def read_text_csv(path):
 
 
 @pytest.fixture
-def competitions(small_digits) -> dict:
+def competition_of_task(small_digits) -> dict:
     """The competition folder of each task: multi-label embedded bccd, multi-class digits."""
     return {MULTILABEL: EMBEDDED_DATA, MULTICLASS: small_digits}
 
@@ -131,8 +131,8 @@ def test_sample_ids_missing_from_predictions_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("task", [MULTILABEL, MULTICLASS])
-def test_score_is_one_for_the_solution_and_lower_when_corrupted(tmp_path, competitions, task):
-    solution = competitions[task] / "solution.csv"
+def test_score_is_one_for_the_solution_and_lower_when_corrupted(tmp_path, competition_of_task, task):
+    solution = competition_of_task[task] / "solution.csv"
     perfect = score_main([str(solution), "--solution", str(solution)])
     expected = {"macro_f1", "micro_f1", "samples_f1"} if task == MULTILABEL else {"accuracy", "macro_f1"}
     assert set(perfect) == expected
