@@ -17,7 +17,7 @@ from kit import metrics
 from kit.cache import cached_images
 from kit.config import TrainConfig
 from kit.data import EMBEDDED_DATA, Competition, load_competition
-from kit.folds import get_or_create_folds
+from kit.folds import folds_file_name, get_or_create_folds
 from kit.model import create_model
 from kit.runs import FOLD, ID, check_coverage, file_sha256, read_folds, read_json, write_csv, write_json
 from kit.runtime import resolve_runtime
@@ -54,15 +54,16 @@ def run_description(cfg: TrainConfig, comp: Competition, folds_path: Path) -> di
             "train": asdict(cfg)}
 
 
-def check_run_dir(run_dir: Path, description: dict, overwrite: bool) -> None:
-    """Refuse to mix a run with a different config, or to redo a finished one, unless told to (no writes)."""
+def check_run_dir(run_dir: Path, cfg: TrainConfig, folds_path: Path, overwrite: bool) -> None:
+    """Refuse to mix a run with a different config, or to redo a finished one, unless told to (no writes).
+    The folds file is compared by name: it encodes the data's hash, K, the fold seed and the groups."""
     config_path = run_dir / "config.json"
     if overwrite or not config_path.exists():
         return
-    old = read_json(config_path)
-    differing = sorted(k for k in set(old.get("train", {})) | set(description["train"])
-                       if k not in RUNTIME_KEYS and old["train"].get(k) != description["train"].get(k))
-    if old.get("folds_sha256") != description["folds_sha256"]:
+    old, new = read_json(config_path), asdict(cfg)
+    differing = sorted(k for k in set(old.get("train", {})) | set(new)
+                       if k not in RUNTIME_KEYS and old["train"].get(k) != new.get(k))
+    if Path(old.get("folds_file", "")).name != folds_path.name:
         differing.append("folds_file")
     if differing:
         raise RunError(f"{run_dir} holds a run with another config (differs in {differing}); "
@@ -94,8 +95,6 @@ def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool
     `on_epoch(fold, epoch, score)` is forwarded to the training loop (Optuna pruning)."""
     # --- validate everything before any training: data, folds, run folder, interrupted folds
     comp = load_data(cfg)
-    folds_path = get_or_create_folds(comp, cfg.folds, cfg.fold_seed, Path(cfg.folds_dir))
-    folds = read_folds(folds_path)
     run_dir = Path(cfg.oof_dir) / cfg.run_name
     todo = list(range(cfg.folds)) if folds_to_run is None else list(folds_to_run)
     bad = [k for k in todo if not 0 <= k < cfg.folds]
@@ -108,11 +107,13 @@ def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool
     if interrupted and not resume and not overwrite:
         raise RunError(f"{run_dir}: folds {interrupted} were interrupted; pass --resume to continue them "
                        f"or --overwrite to start the run again")
+    check_run_dir(run_dir, cfg, Path(cfg.folds_dir) / folds_file_name(comp, cfg.folds, cfg.fold_seed), overwrite)
     # --- decode + resize once, shared by every fold (and every later run at this size); checks every image
-    description = run_description(cfg, comp, folds_path)
-    check_run_dir(run_dir, description, overwrite)
     images, test_images = cached_inputs(cfg, comp, log=log)
-    claim_run_dir(run_dir, description, overwrite)
+    # --- only now write anything: the folds (once per data, K and seed), then the run's config
+    folds_path = get_or_create_folds(comp, cfg.folds, cfg.fold_seed, Path(cfg.folds_dir))
+    folds = read_folds(folds_path)
+    claim_run_dir(run_dir, run_description(cfg, comp, folds_path), overwrite)
     runtime = resolve_runtime(cfg.device, cfg.amp, cfg.channels_last, cfg.num_workers)
     fold_of = folds.set_index(ID).loc[comp.train_ids, FOLD].to_numpy()
 

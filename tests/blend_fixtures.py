@@ -15,8 +15,6 @@ import pandas as pd
 from kit.metrics import MULTICLASS
 from kit.runs import file_sha256
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
 
 def labels(rng, n: int, n_classes: int, task: str) -> np.ndarray:
     if task == MULTICLASS:

@@ -54,9 +54,10 @@ def write_images(folder: Path, ids, images: np.ndarray, ext: str = "png") -> lis
 
 
 def digits_competition(dest: Path, n_train: int = 300, n_test: int = 60, size: int = 32, seed: int = 0,
-                       names: bool = True) -> Path:
+                       names: bool = True, ext: str = "png") -> Path:
     """A multi-class competition (`id,label`) of digits: `names` gives class names ("seven"), else the
-    integer labels ("7"). The sample submission's labels are a placeholder class, as on Kaggle."""
+    integer labels ("7"); images are `images/<id>.<ext>`. The sample submission's labels are a placeholder
+    class, as on Kaggle."""
     images, target = digit_images(size)
     train_rows = pick_rows(target, n_train, seed)
     test_rows = pick_rows(target, n_test, seed + 1, exclude=train_rows)
@@ -64,7 +65,7 @@ def digits_competition(dest: Path, n_train: int = 300, n_test: int = 60, size: i
     train_ids = [f"d{r:04d}" for r in train_rows]
     test_ids = [f"d{r:04d}" for r in test_rows]
     dest.mkdir(parents=True, exist_ok=True)
-    write_images(dest / "images", train_ids + test_ids, images[np.concatenate([train_rows, test_rows])])
+    write_images(dest / "images", train_ids + test_ids, images[np.concatenate([train_rows, test_rows])], ext)
     pd.DataFrame({"id": train_ids, "label": [label(t) for t in target[train_rows]]}).to_csv(
         dest / "train.csv", index=False)
     pd.DataFrame({"id": test_ids}).to_csv(dest / "test.csv", index=False)

@@ -1,4 +1,4 @@
-"""bench/imbalance.py helpers: the made-rare pbc variant, per-label scores, rare labels, the tables."""
+"""bench/imbalance.py helpers: the made-rare multi-class variant, per-label scores, rare labels, the tables."""
 from __future__ import annotations
 
 import importlib.util
@@ -7,38 +7,48 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from competitions import digits_competition
+from conftest import ROOT, SHARED_DATA
 from sklearn.metrics import f1_score
 
-from kit.data import load_competition
+from kit.data import EMBEDDED_DATA, load_competition
 from kit.metrics import MULTICLASS, MULTILABEL
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 _spec = importlib.util.spec_from_file_location("bench_imbalance", ROOT / "bench" / "imbalance.py")
 imb = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(imb)
 
 
-def test_rare_variant_keeps_five_percent_and_the_whole_test_set(tmp_path):
-    source = SHARED / "pbc"
+def check_rare_variant(source: Path, dest_root: Path, rare: str) -> None:
+    """The bench's setting: `rare` cut to 5% of its rows, about 600 training rows in all."""
     full = pd.read_csv(source / "train.csv")
-    dest = imb.make_rare_variant(source, tmp_path, "monocyte", 0.05, 600, seed=0)
+    dest = imb.make_rare_variant(source, dest_root, rare, 0.05, 600, seed=0)
     train = pd.read_csv(dest / "train.csv")
     counts = train.label.value_counts()
-    assert counts["monocyte"] == round(0.05 * (full.label == "monocyte").sum())
+    assert counts[rare] == round(0.05 * (full.label == rare).sum())
     assert abs(len(train) - 600) <= len(counts)  # rounding per class
     assert set(train.id) <= set(full.id) and train.id.is_unique
-    others = counts.drop("monocyte") / full.label.value_counts().drop("monocyte")
+    others = counts.drop(rare) / full.label.value_counts().drop(rare)
     assert others.max() - others.min() < 0.02  # the other classes shrink alike (stratified)
     comp = load_competition(dest)
     assert comp.task == MULTICLASS and len(comp.train_ids) == len(train)
     assert list(comp.test_ids) == list(pd.read_csv(source / "test.csv", dtype=str).id)
     # deterministic and reused: a second call changes nothing
     before = (dest / "train.csv").read_bytes()
-    assert imb.make_rare_variant(source, tmp_path, "monocyte", 0.05, 600, seed=0) == dest
+    assert imb.make_rare_variant(source, dest_root, rare, 0.05, 600, seed=0) == dest
     assert (dest / "train.csv").read_bytes() == before
     with pytest.raises(SystemExit, match="no class 'nope'"):
-        imb.make_rare_variant(source, tmp_path / "other", "nope", 0.05, 600, seed=0)
+        imb.make_rare_variant(source, dest_root / "other", "nope", 0.05, 600, seed=0)
+
+
+def test_rare_variant_keeps_five_percent_and_the_whole_test_set(tmp_path):
+    source = digits_competition(tmp_path / "digits", n_train=1000, n_test=50, size=8)  # 100 rows per digit
+    check_rare_variant(source, tmp_path / "variants", "seven")
+
+
+@pytest.mark.shared
+def test_rare_variant_of_the_real_pbc(tmp_path):
+    check_rare_variant(SHARED_DATA / "pbc", tmp_path, "monocyte")
 
 
 def test_per_label_scores_multiclass_is_one_vs_rest_f1_of_argmax():
@@ -97,7 +107,7 @@ def test_rare_labels_by_prevalence_or_share():
 
 
 def test_test_labels_read_the_solution_in_prediction_order():
-    solution = SHARED / "bccd" / "solution.csv"
+    solution = EMBEDDED_DATA / "solution.csv"
     truth = pd.read_csv(solution, dtype=str)
     ids = truth.id[::-1].reset_index(drop=True)
     classes = sorted({c for s in truth.labels for c in s.split()})

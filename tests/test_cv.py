@@ -1,17 +1,18 @@
-"""kit.cv end to end on real data with a tiny timm net: the run folder's files, fold-by-fold runs,
-every bad input refused before any work (leaving an existing run untouched), seeds, config files."""
+"""kit.cv end to end on real images (embedded bccd, digits) with a tiny timm net: the run folder's files,
+fold-by-fold runs, every bad input refused before any work (leaving an existing run untouched), seeds, config
+files."""
 from __future__ import annotations
 
 import json
 import re
-import shutil
 from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BCCD, PBC, stratified_ids, tree_hashes
+from competitions import digits_competition
+from conftest import BCCD, tree_hashes
 
 from kit import metrics
 from kit.config import TrainConfig
@@ -83,9 +84,9 @@ def test_full_bccd_run_writes_a_complete_run_folder(bccd_run):
     check_run_folder(bccd_run.run_dir, BCCD, metrics.MULTILABEL, n_folds=2, epochs=1)
 
 
-def test_multiclass_pbc_run_writes_a_complete_run_folder(small_pbc, cv_args, tmp_path):
-    assert main(cv_args(small_pbc, "pbc")) == 0
-    check_run_folder(tmp_path / "oof" / "pbc", small_pbc, metrics.MULTICLASS, n_folds=2, epochs=1)
+def test_multiclass_digits_run_writes_a_complete_run_folder(small_digits, cv_args, tmp_path):
+    assert main(cv_args(small_digits, "digits")) == 0
+    check_run_folder(tmp_path / "oof" / "digits", small_digits, metrics.MULTICLASS, n_folds=2, epochs=1)
 
 
 def oof_matrix(run_dir: Path) -> pd.DataFrame:
@@ -106,16 +107,11 @@ def test_folds_run_separately_merge_into_the_full_run(bccd_run, cv_args, tmp_pat
 
 # --- bad inputs: each refused before any work, with --overwrite even, naming the culprit
 
-def mini_pbc(root: Path) -> Path:
-    """A small multi-class competition with real (copied, hence breakable) pbc images."""
-    train_ids = stratified_ids(PBC / "train.csv", "label", 16)
-    test_ids = read_ids(PBC / "test.csv")[:4]
-    train = pd.read_csv(PBC / "train.csv", dtype=str).set_index("id").loc[train_ids].reset_index()
-    (root / "images").mkdir(parents=True)
-    train.to_csv(root / "train.csv", index=False)
-    pd.DataFrame({"id": test_ids}).to_csv(root / "test.csv", index=False)
-    for i in [*train_ids, *test_ids]:
-        shutil.copy(PBC / "images" / f"{i}.jpg", root / "images" / f"{i}.jpg")
+def mini_multiclass(root: Path) -> Path:
+    """A small multi-class competition (20 digits, 2 per class; 10 test) with its own jpg images, hence
+    breakable, and no sample submission."""
+    digits_competition(root, n_train=20, n_test=10, ext="jpg")
+    (root / "sample_submission.csv").unlink()
     return root
 
 
@@ -154,8 +150,8 @@ def break_unknown_label(root):
     pd.DataFrame({"id": test, **{c: 1 / len(classes) for c in classes}}).to_csv(
         root / "sample_submission.csv", index=False)
     edit_csv(root / "train.csv", lambda f: set_label(f, 4, "alien"))
-    return ["--data", str(root)], r"train\.csv vs .*sample_submission\.csv: train labels that are not " \
-                                  r"submission columns \['alien'\]"
+    return ["--data", str(root)], r"sample_submission\.csv: columns .* neither one prediction column nor one " \
+                                  r"column per class \(classes without a column \['alien'\]"
 
 
 def break_empty_multiclass_label(root):
@@ -197,7 +193,7 @@ BREAKERS = [break_missing_image, break_unreadable_image, break_duplicate_ids, br
 @pytest.mark.parametrize("breaker", BREAKERS, ids=[b.__name__.removeprefix("break_") for b in BREAKERS])
 def test_bad_input_errors_before_any_work_and_leaves_the_run_untouched(breaker, bccd_run, tmp_path, capsys):
     """Aimed at the finished run's name with --overwrite: only validation up front can save it."""
-    extra, message = breaker(mini_pbc(tmp_path / "comp"))
+    extra, message = breaker(mini_multiclass(tmp_path / "comp"))
     before = tree_hashes(bccd_run.out)
     capsys.readouterr()
     assert main(bccd_run.argv_with(*extra, "--overwrite")) != 0

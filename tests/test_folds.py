@@ -4,16 +4,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from competitions import digits_competition
 
 from kit.data import EMBEDDED_DATA, DataError, load_competition
 from kit.folds import folds_file_name, get_or_create_folds, make_folds
-
-PBC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pbc"
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +20,10 @@ def bccd():
 
 
 @pytest.fixture(scope="module")
-def pbc():
-    return load_competition(PBC)
+def digits(tmp_path_factory):
+    """Multi-class, 10 classes of 174-179 rows: nearly every digit scikit-learn bundles (8 px images)."""
+    root = digits_competition(tmp_path_factory.mktemp("digits") / "digits", n_train=1797, n_test=10, size=8)
+    return load_competition(root)
 
 
 def assert_partition(fold: np.ndarray, n_rows: int, n_folds: int) -> None:
@@ -34,7 +34,7 @@ def assert_partition(fold: np.ndarray, n_rows: int, n_folds: int) -> None:
     assert set().union(*held_out) == set(range(n_rows))
 
 
-@pytest.mark.parametrize("data", ["bccd", "pbc"])
+@pytest.mark.parametrize("data", ["bccd", "digits"])
 @pytest.mark.parametrize("n_folds,seed", [(5, 0), (4, 7), (3, 123)])
 def test_folds_are_a_stratified_partition(request, data, n_folds, seed):
     comp = request.getfixturevalue(data)
@@ -52,11 +52,11 @@ def test_folds_are_a_stratified_partition(request, data, n_folds, seed):
 
 
 @pytest.mark.parametrize("n_folds", [3, 5, 10])
-def test_multiclass_counts_per_fold_are_exact(pbc, n_folds):
+def test_multiclass_counts_per_fold_are_exact(digits, n_folds):
     # one label per row: iterative stratification hits every class count per fold to within one row
-    fold = make_folds(pbc.Y, n_folds, 0)
-    counts = np.stack([pbc.Y[fold == k].sum(axis=0) for k in range(n_folds)])
-    assert np.abs(counts - pbc.Y.sum(axis=0) / n_folds).max() < 1
+    fold = make_folds(digits.Y, n_folds, 0)
+    counts = np.stack([digits.Y[fold == k].sum(axis=0) for k in range(n_folds)])
+    assert np.abs(counts - digits.Y.sum(axis=0) / n_folds).max() < 1
 
 
 def test_rare_label_is_spread_over_folds(bccd):
@@ -77,8 +77,8 @@ def test_groups_are_never_split(bccd):
     assert len(set(groups)) > 5 and np.bincount(pd.Series(fold).groupby(groups).first()).min() >= 10
 
 
-def test_same_seed_same_folds_different_seed_different(bccd, pbc):
-    for comp in (bccd, pbc):
+def test_same_seed_same_folds_different_seed_different(bccd, digits):
+    for comp in (bccd, digits):
         a, b, c = (make_folds(comp.Y, 5, s) for s in (11, 11, 12))
         np.testing.assert_array_equal(a, b)
         assert (a != c).mean() > 0.3  # a reshuffle, not a relabelling of a few rows

@@ -1,4 +1,5 @@
-"""kit.submission (sample-format submissions, thresholds) and kit.score, on the real sample/solution files."""
+"""kit.submission (sample-format submissions, thresholds) and kit.score, on the sample/solution files of the
+embedded bccd (multi-label) and a digits competition (multi-class)."""
 from __future__ import annotations
 
 import subprocess
@@ -8,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from blend_fixtures import SHARED, cli_dirs, make_project, write_folds, write_run, write_thresholds
+from blend_fixtures import cli_dirs, make_project, write_folds, write_run, write_thresholds
 
 from kit import submission
+from kit.data import EMBEDDED_DATA
 from kit.metrics import MULTICLASS, MULTILABEL, log_loss
 from kit.runs import load_run
 from kit.score import main as score_main
@@ -21,12 +23,18 @@ def read_text_csv(path):
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
-def real_run(tmp_path, data: str, task: str, seed: int = 0):
-    """A synthetic run on the real competition folder `data`: its classes and its sample's test ids."""
+@pytest.fixture
+def competition_of_task(small_digits) -> dict:
+    """The competition folder of each task: multi-label embedded bccd, multi-class digits."""
+    return {MULTILABEL: EMBEDDED_DATA, MULTICLASS: small_digits}
+
+
+def real_run(tmp_path, data: Path, task: str, seed: int = 0):
+    """A synthetic run on the competition folder `data`: its classes and its sample's test ids."""
     rng = np.random.default_rng(seed)
-    train = read_text_csv(SHARED / data / "train.csv")
+    train = read_text_csv(data / "train.csv")
     classes = sorted({c for labels in train.iloc[:, 1] for c in labels.split()})
-    test_ids = list(read_text_csv(SHARED / data / "sample_submission.csv")["id"])
+    test_ids = list(read_text_csv(data / "sample_submission.csv")["id"])
     rng.shuffle(test_ids)  # the submission must follow the sample's order, not test.csv's
     n = 40
     Y = np.eye(len(classes))[rng.integers(0, len(classes), n)] if task == MULTICLASS else \
@@ -37,8 +45,8 @@ def real_run(tmp_path, data: str, task: str, seed: int = 0):
         P_test /= P_test.sum(axis=1, keepdims=True)
     else:
         P_test[0] = 0.1  # a row with no class at all
-    run = write_run(tmp_path / "oof", data, task=task, classes=classes, folds_file=folds,
-                    P_oof=rng.random(Y.shape), test_ids=test_ids, P_test=P_test, data_root=SHARED / data)
+    run = write_run(tmp_path / "oof", data.name, task=task, classes=classes, folds_file=folds,
+                    P_oof=rng.random(Y.shape), test_ids=test_ids, P_test=P_test, data_root=data)
     return load_run(run)
 
 
@@ -46,32 +54,32 @@ def decisions(frame: pd.DataFrame, classes):
     return np.array([[c in labels.split() for c in classes] for labels in frame.iloc[:, 1]])
 
 
-def submit_real(tmp_path, data: str, task: str):
-    """A synthetic run on real `data` submitted at defaults; checks columns and id order against the
+def submit_real(tmp_path, data: Path, task: str):
+    """A synthetic run on `data` submitted at defaults; checks columns and id order against the
     sample, returns (run, submission path, submission frame, test probabilities in the sample's order)."""
     run = real_run(tmp_path, data, task)
     out = submission.write_submission(run, tmp_path / "sub.csv")
-    sample, sub = read_text_csv(SHARED / data / "sample_submission.csv"), read_text_csv(out)
+    sample, sub = read_text_csv(data / "sample_submission.csv"), read_text_csv(out)
     assert list(sub.columns) == list(sample.columns) and list(sub["id"]) == list(sample["id"])
     return run, out, sub, run.test.set_index("id").loc[sample["id"], run.classes].to_numpy()
 
 
 def test_multilabel_submission_matches_the_bccd_sample(tmp_path):
-    run, out, sub, P = submit_real(tmp_path, "bccd", MULTILABEL)
+    run, out, sub, P = submit_real(tmp_path, EMBEDDED_DATA, MULTILABEL)
     np.testing.assert_array_equal(decisions(sub, run.classes), P >= 0.5)
     assert sub.set_index("id").loc[run.test["id"][0], "labels"] == ""
     assert all(len(set(s.split())) == len(s.split()) for s in sub["labels"])
-    assert 0 <= score_submission(out, SHARED / "bccd" / "solution.csv")["macro_f1"] < 1
+    assert 0 <= score_submission(out, EMBEDDED_DATA / "solution.csv")["macro_f1"] < 1
 
 
-def test_multiclass_submission_matches_the_pbc_sample(tmp_path):
-    run, out, sub, P = submit_real(tmp_path, "pbc", MULTICLASS)
+def test_multiclass_submission_matches_the_digits_sample(tmp_path, small_digits):
+    run, out, sub, P = submit_real(tmp_path, small_digits, MULTICLASS)
     assert list(sub["label"]) == [run.classes[i] for i in P.argmax(axis=1)]
-    assert score_submission(out, SHARED / "pbc" / "solution.csv")["accuracy"] < 0.5  # random predictions
+    assert score_submission(out, small_digits / "solution.csv")["accuracy"] < 0.5  # random predictions
 
 
 def test_thresholds_file_is_applied_and_checked(tmp_path):
-    run = real_run(tmp_path, "bccd", MULTILABEL)
+    run = real_run(tmp_path, EMBEDDED_DATA, MULTILABEL)
     tune = tmp_path / "tune"
     values = [0.0] * len(run.classes)
     values[run.classes.index("WBC")] = 1.01  # every class always, WBC never
@@ -86,15 +94,15 @@ def test_thresholds_file_is_applied_and_checked(tmp_path):
         submission.write_submission(run, tmp_path / "sub2.csv", bad)
 
 
-def test_multiclass_bias_thresholds_via_cli(tmp_path):
-    run = real_run(tmp_path, "pbc", MULTICLASS)
+def test_multiclass_bias_thresholds_via_cli(tmp_path, small_digits):
+    run = real_run(tmp_path, small_digits, MULTICLASS)
     bias = np.zeros(len(run.classes))
-    bias[run.classes.index("platelet")] = 100.0
+    bias[run.classes.index("seven")] = 100.0
     file = write_thresholds(tmp_path / "custom", "x", MULTICLASS, run.classes, bias)
     dirs = ["--oof-dir", str(tmp_path / "oof"), "--tune-dir", str(tmp_path / "tune"),
             "--submissions-dir", str(tmp_path / "subs")]
     submission.main([run.name, *dirs, "--thresholds", str(file)])
-    assert set(read_text_csv(tmp_path / "subs" / "pbc.csv")["label"]) == {"platelet"}
+    assert set(read_text_csv(tmp_path / "subs" / f"{run.name}.csv")["label"]) == {"seven"}
     with pytest.raises(SystemExit, match="exists; pass --overwrite"):
         submission.main([run.name, *dirs])
 
@@ -122,11 +130,11 @@ def test_sample_ids_missing_from_predictions_are_named(tmp_path):
     assert not (tmp_path / "sub.csv").exists()
 
 
-@pytest.mark.parametrize("data", ["bccd", "pbc"])
-def test_score_is_one_for_the_solution_and_lower_when_corrupted(tmp_path, data):
-    solution = SHARED / data / "solution.csv"
+@pytest.mark.parametrize("task", [MULTILABEL, MULTICLASS])
+def test_score_is_one_for_the_solution_and_lower_when_corrupted(tmp_path, competition_of_task, task):
+    solution = competition_of_task[task] / "solution.csv"
     perfect = score_main([str(solution), "--solution", str(solution)])
-    expected = {"macro_f1", "micro_f1", "samples_f1"} if data == "bccd" else {"accuracy", "macro_f1"}
+    expected = {"macro_f1", "micro_f1", "samples_f1"} if task == MULTILABEL else {"accuracy", "macro_f1"}
     assert set(perfect) == expected
     assert all(v == 1.0 for v in perfect.values())
     truth = read_text_csv(solution)
@@ -138,8 +146,8 @@ def test_score_is_one_for_the_solution_and_lower_when_corrupted(tmp_path, data):
     assert set(worse) == set(perfect) and all(worse[m] < 1.0 for m in worse)
 
 
-def test_score_probability_columns(tmp_path):
-    solution = read_text_csv(SHARED / "pbc" / "solution.csv")
+def test_score_probability_columns(tmp_path, small_digits):
+    solution = read_text_csv(small_digits / "solution.csv")
     classes = sorted(set(solution["label"]))
     rng = np.random.default_rng(0)
     Y = np.array([[c == label for c in classes] for label in solution["label"]], dtype=float)
@@ -147,13 +155,13 @@ def test_score_probability_columns(tmp_path):
     sub = pd.DataFrame(P, columns=classes)
     sub.insert(0, "id", solution["id"])
     sub.to_csv(tmp_path / "probs.csv", index=False)
-    result = score_submission(tmp_path / "probs.csv", SHARED / "pbc" / "solution.csv")
+    result = score_submission(tmp_path / "probs.csv", small_digits / "solution.csv")
     assert result["accuracy"] == pytest.approx(np.mean(P.argmax(1) == Y.argmax(1)))
     assert result["log_loss"] == pytest.approx(log_loss(Y, P, MULTICLASS), rel=1e-6)
 
 
 def test_score_names_missing_ids_and_exits_non_zero(tmp_path):
-    solution = SHARED / "bccd" / "solution.csv"
+    solution = EMBEDDED_DATA / "solution.csv"
     read_text_csv(solution).iloc[3:].to_csv(tmp_path / "short.csv", index=False)
     first = read_text_csv(solution)["id"][0]
     with pytest.raises(SystemExit, match=f"missing.*{first}"):

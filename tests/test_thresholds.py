@@ -12,13 +12,13 @@ import pytest
 from sklearn.metrics import f1_score
 
 import kit.tune.thresholds as th
+from kit.data import EMBEDDED_DATA
 from kit.tune.fbeta import best_threshold
 from kit.metrics import MULTICLASS, MULTILABEL, decide, parse_metric
 from kit.runs import file_sha256
 from kit.submission import read_thresholds
 from kit.tune import main
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KEYS = {"run", "task", "metric", "kind", "classes", "values", "before", "after", "nested_before",
         "nested_after", "n_rows"}
 
@@ -227,10 +227,7 @@ def test_nested_estimate_scores_held_out_thresholds():
 
 
 def test_nested_estimate_on_real_bccd_labels_with_a_two_positive_class():
-    train = DATA / "bccd" / "train.csv"
-    if not train.exists():
-        pytest.skip("shared data not available")
-    labels = pd.read_csv(train)["labels"].fillna("").str.split()
+    labels = pd.read_csv(EMBEDDED_DATA / "train.csv")["labels"].fillna("").str.split()
     classes = sorted({c for row in labels for c in row})
     Y = np.array([[c in row for c in classes] for row in labels], dtype=float)
     P = np.clip(0.35 * Y + np.random.default_rng(0).random(Y.shape) * 0.6, 0, 1)

@@ -15,17 +15,17 @@ from kit.train import loss_fn
 @pytest.mark.parametrize("source,extra", [
     ("bccd", ["--balance", "selective", "--ema-decay", "0.9", "--opt", "lion", "--lr", "1e-4"]),
     ("bccd", ["--balance", "class-weight", "--label-smoothing", "0.1", "--mixup", "0.4", "--freeze-epochs", "1"]),
-    ("pbc", ["--balance", "selective", "--balance-target", "0.5", "--mixup", "0.4"]),
-    ("pbc", ["--balance", "sampler", "--ema-decay", "0.9", "--label-smoothing", "0.1"]),
-    ("pbc", ["--balance", "class-weight", "--freeze-epochs", "1", "--no-tta"]),
+    ("digits", ["--balance", "selective", "--balance-target", "0.5", "--mixup", "0.4"]),
+    ("digits", ["--balance", "sampler", "--ema-decay", "0.9", "--label-smoothing", "0.1"]),
+    ("digits", ["--balance", "class-weight", "--freeze-epochs", "1", "--no-tta"]),
 ])
-def test_option_runs_end_to_end(tmp_path, cv_args, small_bccd, small_pbc, source, extra):
-    data = small_bccd if source == "bccd" else small_pbc
+def test_option_runs_end_to_end(tmp_path, cv_args, small_bccd, small_digits, source, extra):
+    data = small_bccd if source == "bccd" else small_digits
     assert cv.main(cv_args(data, "opt", "--epochs", "2", *extra)) == 0
     oof = pd.read_csv(tmp_path / "oof" / "opt" / "oof.csv")
     P = oof.drop(columns=["id", "fold"]).to_numpy()
     assert np.isfinite(P).all() and ((P >= 0) & (P <= 1)).all()
-    if source == "pbc":
+    if source == "digits":
         assert np.allclose(P.sum(axis=1), 1, atol=1e-5)
     summary = pd.read_csv(tmp_path / "oof" / "opt" / "summary.csv")
     assert len(summary) == 4 and np.isfinite(summary["train_loss"]).all()

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import timm
 import torch
-from conftest import PBC, stratified_ids, subset_competition
+from competitions import digits_competition
 
 from kit.cv import main
 from kit.model import create_model, load_weights
@@ -66,11 +66,9 @@ def test_kit_checkpoint_of_another_class_count_loads_all_but_the_head(bccd_run):
 
 def test_run_with_weights_starts_from_the_file(bccd_run, cv_args, tmp_path, capsys):
     """lr 0 makes training a no-op on the parameters: the run's best.pt holds exactly what it loaded."""
-    ids = stratified_ids(PBC / "train.csv", "label", 80)
-    train = pd.read_csv(PBC / "train.csv", dtype=str).set_index("id").loc[ids]
-    three = train[train["label"].isin(["basophil", "eosinophil", "platelet"])].index.tolist()
-    test = pd.read_csv(PBC / "test.csv", dtype=str)["id"].tolist()[:5]
-    data = subset_competition(PBC, tmp_path / "pbc3", three, test)
+    data = digits_competition(tmp_path / "digits3", n_train=80, n_test=10)
+    train = pd.read_csv(data / "train.csv", dtype=str)
+    train[train["label"].isin(["zero", "one", "two"])].to_csv(data / "train.csv", index=False)  # 3 classes
     checkpoint = bccd_run.run_dir / "fold0" / "best.pt"
     argv = [a for a in cv_args(data, "from_bccd", "--weights", str(checkpoint), "--lr", "0", "--min-lr", "0")
             if a != "--quiet"]
