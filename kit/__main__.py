@@ -1,8 +1,8 @@
 """python3 -m kit demo | test [args...]
 
-The quick start. Needs only Python 3.10+: creates `.venv` from `requirements.txt` when it is missing or
-the requirements changed, then runs, inside it,
-  demo  -> python -m kit.demo   (cross-validate two backbones on the embedded data -> thresholds -> blend)
+The quick start. Needs only Python 3.10+: creates `.venv` and installs what the command needs when it is
+missing or a requirements file changed, at the exact versions of `constraints.txt`, then runs, inside it,
+  demo  -> python -m kit.demo   (cross-validate backbones on the embedded data -> thresholds -> blend -> report)
   test  -> python -m pytest     (the test suite; CI runs exactly this)
 Standard library only: this runs before any dependency is installed.
 """
@@ -17,21 +17,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-REQUIREMENTS = ROOT / "requirements.txt"
+CONSTRAINTS = ROOT / "constraints.txt"
 COMMANDS = {"demo": ["-m", "kit.demo"], "test": ["-m", "pytest"]}
+REQUIREMENTS = {"demo": ROOT / "requirements.txt", "test": ROOT / "requirements-test.txt"}
 
 
-def ensure_venv() -> Path:
-    """The venv's python, installing requirements when their hash differs from the last install."""
+def ensure_venv(command: str) -> Path:
+    """The venv's python, installing `command`'s requirements when they differ from the last install."""
     python = VENV / "bin" / "python"
-    stamp = VENV / ".requirements.sha256"
-    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    requirements = REQUIREMENTS[command]
+    stamp = VENV / f".installed-{command}.sha256"
+    files = [ROOT / "requirements.txt", requirements, CONSTRAINTS]
+    wanted = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
     if not python.exists():
         print(f"creating {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
     if not stamp.exists() or stamp.read_text().strip() != wanted:
-        print(f"installing {REQUIREMENTS} into {VENV} (first time: several minutes)", flush=True)
-        subprocess.check_call([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)])
+        print(f"installing {requirements.name} into {VENV} (first time: several minutes)", flush=True)
+        subprocess.check_call([str(python), "-m", "pip", "install", "-q", "-r", str(requirements),
+                               "-c", str(CONSTRAINTS)])
         stamp.write_text(wanted + "\n")
     return python
 
@@ -41,8 +45,8 @@ def main(argv=None) -> int:
     if not argv or argv[0] not in COMMANDS:
         print(__doc__, file=sys.stderr)
         return 2
-    python = ensure_venv()
-    os.chdir(ROOT)  # artifacts (folds/, oof/, tune/, submissions/) live at the repository root
+    python = ensure_venv(argv[0])
+    os.chdir(ROOT)  # artifacts (folds/, oof/, tune/, submissions/, reports/) live at the repository root
     return subprocess.call([str(python), *COMMANDS[argv[0]], *argv[1:]])
 
 
