@@ -9,7 +9,8 @@ import pytest
 from blend_fixtures import cli_dirs, make_project, noisy_probabilities, write_folds, write_run, write_thresholds
 
 from kit import blend, submission
-from kit.blenders import HillBlender, RankBlender, StackBlender, WeightsBlender, make_blender, rank_auc
+from kit.blend import cli as blend_cli
+from kit.blend.blenders import HillBlender, RankBlender, StackBlender, WeightsBlender, make_blender, rank_auc
 from kit.metrics import MULTICLASS, MULTILABEL, log_loss, mean_auc, score
 from kit.runs import load_run
 
@@ -142,14 +143,14 @@ def test_runs_with_different_classes_or_test_ids_fail(tmp_path):
     runs.append(load_run(write_run(p["oof_dir"], "renamed", task=MULTILABEL, classes=list(renamed.columns[2:]),
                                    folds_file=folds, P_oof=runs[0].oof_matrix(), data_root=p["root"])))
     runs[1].config["folds_sha256"] = runs[0].config["folds_sha256"]  # isolate the class check
-    with pytest.raises(blend.BlendInputError, match="different classes"):
-        blend.check_compatible(runs)
+    with pytest.raises(blend_cli.BlendInputError, match="different classes"):
+        blend_cli.check_compatible(runs)
     shifted = write_run(p["oof_dir"], "shifted", task=MULTILABEL, classes=p["classes"],
                         folds_file=p["folds_file"], P_oof=runs[0].oof_matrix(),
                         test_ids=[f"x{i}" for i in range(len(p["test_ids"]))], P_test=runs[0].test_matrix(),
                         data_root=p["root"])
-    with pytest.raises(blend.BlendInputError, match="test ids differ"):
-        blend.check_compatible([runs[0], load_run(shifted)])
+    with pytest.raises(blend_cli.BlendInputError, match="test ids differ"):
+        blend_cli.check_compatible([runs[0], load_run(shifted)])
 
 
 def test_existing_blend_needs_overwrite_and_runs_are_never_overwritten(tmp_path):

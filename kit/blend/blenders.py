@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 from scipy.stats import rankdata
-from kit.blend_base import _Blender
+from kit.blend.base import _Blender
 from kit.metrics import DEFAULT_METRIC, EPS, GREATER_IS_BETTER, MULTICLASS, MULTILABEL, is_better, score
-from kit.stacking import StackBlender
+from kit.blend.stacking import StackBlender
 
 DEFAULT_METHOD = "weights"
 
@@ -55,18 +55,9 @@ class RankBlender(_Blender):
         self.references_ = np.sort(P, axis=1)  # (R, n, C), sorted along rows
         return self
 
-    def _combine(self, P):
-        ref = self.references_
-        ranks = np.empty_like(P)
-        for r in range(P.shape[0]):
-            for c in range(P.shape[2]):
-                low = np.searchsorted(ref[r, :, c], P[r, :, c], side="left")
-                high = np.searchsorted(ref[r, :, c], P[r, :, c], side="right")
-                ranks[r, :, c] = (low + high) / (2 * ref.shape[1])
-        out = np.tensordot(self.weights_, ranks, axes=1)
-        if self.task == MULTICLASS:
-            out = out / np.maximum(out.sum(axis=1, keepdims=True), EPS)
-        return out
+    def recipe_(self):
+        return ({"kind": "rank", "task": self.task, "weights": [float(w) for w in self.weights_]},
+                {"references": self.references_})
 
 
 def _log_loss_and_grad(w, P, Y, task):

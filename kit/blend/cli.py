@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.blenders import BLENDERS, DEFAULT_METHOD, make_blender
+from kit.blend.blenders import BLENDERS, DEFAULT_METHOD, make_blender
+from kit.blend.recipe import write_recipe
 from kit.leaderboard import write_leaderboard
 from kit.metrics import GREATER_IS_BETTER, METRIC_FORMS, MULTICLASS, all_scores, metric_argument
 from kit.runs import FOLD, ID, RunPredictions, finished_runs, load_run, read_json, write_csv, write_json
@@ -82,7 +83,8 @@ def blend_runs(runs: list[RunPredictions], blender) -> tuple[pd.DataFrame, pd.Da
 def weights_report(blender, run_names: list[str], classes: list[str], task: str) -> dict:
     """What the blender learned, JSON-able: weights per run, per-fold weights, stacker coefficients."""
     if hasattr(blender, "coef_"):  # a stacker: coefficients per class, per feature (a run's logit of a class)
-        features = [f"{r}:{c}" for r in run_names for c in classes] if task == MULTICLASS else run_names
+        every = task == MULTICLASS or getattr(blender, "features", "class") == "all"
+        features = [f"{r}:{c}" for r in run_names for c in classes] if every else run_names
         def named(coef):
             return {c: dict(zip(features, map(float, row))) for c, row in zip(classes, coef)}
         return {"coef": named(blender.coef_), "intercept": dict(zip(classes, map(float, blender.intercept_))),
@@ -122,11 +124,13 @@ def write_blend(out_dir: Path, runs: list[RunPredictions], method: str, blender,
     elif (out_dir / "test.csv").exists():
         (out_dir / "test.csv").unlink()  # a stale test.csv from an overwritten blend would not match
     write_json(weights_report(blender, names, first.classes, first.task), out_dir / "weights.json")
+    recipe, arrays = blender.recipe_()  # what kit.predict applies to fresh member predictions
+    write_recipe(out_dir, {**recipe, "method": method, "runs": names, "classes": first.classes}, arrays)
     write_json(blend_scores(oof, runs), out_dir / "scores.json")
     write_json(config, out_dir / "config.json")  # last: the folder counts as finished once it exists
 
 
-BLEND_FILES = {"config.json", "oof.csv", "test.csv", "weights.json", "scores.json"}
+BLEND_FILES = {"config.json", "oof.csv", "test.csv", "weights.json", "scores.json", "recipe.json", "recipe.npz"}
 
 
 def check_destination(out_dir: Path, run_names: list[str], submission: Path, overwrite: bool) -> None:

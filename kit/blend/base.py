@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
+from kit.blend.recipe import combine
 from kit.metrics import MULTICLASS, MULTILABEL
 
 
@@ -52,5 +53,10 @@ class _Blender(BaseEstimator):
             raise ValueError(f"fitted on {self.n_runs_} runs, got {len(P)}")
         return self._combine(P)
 
+    def recipe_(self) -> tuple[dict, dict]:
+        """The fitted blend as data (kit.blend.recipe): JSON-able parameters and named arrays."""
+        return {"kind": "weights", "task": self.task, "weights": [float(w) for w in self.weights_]}, {}
+
     def _combine(self, P: np.ndarray) -> np.ndarray:
-        return np.tensordot(self.weights_, P, axes=1)
+        recipe, arrays = self.recipe_()
+        return combine(recipe, arrays, P)

@@ -1,0 +1,3 @@
+from kit.blend.cli import main
+
+main()
