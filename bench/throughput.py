@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kit.balance import BatchBalancer  # noqa: E402
 from kit.cache import cached_images  # noqa: E402
 from kit.data import EMBEDDED_DATA, load_competition  # noqa: E402
-from kit.loader import CachedImages, EpochSampler, build_augmentation, make_loader  # noqa: E402
+from kit.augment import build_augmentation  # noqa: E402
+from kit.loader import CachedImages, EpochSampler, make_loader  # noqa: E402
 from kit.model import create_model, normalisation  # noqa: E402
 from kit.runtime import resolve_runtime  # noqa: E402
 from kit.train import loss_fn, train_one_epoch  # noqa: E402

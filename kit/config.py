@@ -67,7 +67,12 @@ class TrainConfig:
     balance_target: str = _f("uniform", "selective target: uniform, train, or a number mixing them")
     mixup: float = _f(0.0, "mixup alpha (0 = off)")
     aug: str = _f("medium", "augmentation strength", choices=["none", "light", "medium", "strong"])
-    tta: bool = _f(True, "average predictions over horizontal and vertical flips")
+    symmetry: str = _f("hflip", "transforms that keep the label, used by augmentation and TTA: none (text, "
+                                "digits, X-rays), hflip (natural photos), d4 (microscopy, satellite: 8 flips/"
+                                "rotations)", choices=["none", "hflip", "d4"])
+    tta: bool = _f(True, "average predictions over the symmetry's views (d4: 8, hflip: 2)")
+    tta_scales: list[float] | None = _f(None, "also average over these image scales, e.g. 1.0 1.15 "
+                                              "(default: 1.0 only)", nargs="+")
     # runtime (no effect on results except through numerics)
     device: str | None = _f(None, "cuda / cpu / mps (default: cuda when available)")
     amp: bool | None = _f(None, "mixed precision (default: on CUDA)")
@@ -109,8 +114,11 @@ def _checked(name: str, value, hint):
         raise ValueError(f"config key {name!r} must not be null")
     for tp in allowed:
         if typing.get_origin(tp) is list:
-            if isinstance(value, list) and all(isinstance(v, typing.get_args(tp)[0]) for v in value):
-                return value
+            inner = typing.get_args(tp)[0]
+            numbers = inner is float and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) \
+                if isinstance(value, list) else False
+            if isinstance(value, list) and (numbers or all(isinstance(v, inner) for v in value)):
+                return [float(v) for v in value] if numbers else value
         elif tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         elif tp is not type(None) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):

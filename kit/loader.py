@@ -5,32 +5,9 @@ run resumed after a crash, or run with a different number of workers, sees exact
 """
 from __future__ import annotations
 
-import albumentations as A
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-
-
-def build_augmentation(strength: str, in_chans: int = 3) -> A.Compose | None:
-    """Microscopy-friendly presets: cells have no up/down or left/right, so all 8 flips/rotations are free.
-    Colour jitter (hue/saturation) applies to 3-channel RGB inputs only."""
-    if strength == "none":
-        return None
-    ops = [A.SquareSymmetry(p=1.0)]
-    if strength in ("medium", "strong"):
-        big = strength == "strong"
-        ops += [
-            A.Affine(scale=(0.8, 1.2) if big else (0.9, 1.1), rotate=(-15, 15) if big else 0,
-                     translate_percent=(-0.05, 0.05) if big else None,
-                     border_mode=cv2.BORDER_REFLECT_101, p=0.5),
-            A.RandomBrightnessContrast(0.2 if big else 0.1, 0.2 if big else 0.1, p=0.5),
-        ]
-        if in_chans == 3:
-            ops.append(A.HueSaturationValue(8 if big else 4, 15 if big else 8, 10 if big else 5, p=0.3))
-    if strength == "strong":
-        ops += [A.GaussianBlur(blur_limit=(3, 3), p=0.1), A.GaussNoise(std_range=(0.01, 0.04), p=0.1)]
-    return A.Compose(ops, seed=0)
 
 
 def item_seed(seed: int, fold: int, epoch: int, position: int) -> int:
@@ -64,10 +41,12 @@ class EpochSampler(Sampler):
 
 
 class CachedImages(Dataset):
-    """Rows of a cached image array, optionally augmented, with their label vectors."""
+    """Rows of a cached image array, optionally augmented (an albumentations pipeline, kit.augment), with
+    their label vectors; without labels an item is (image, row index). Indexing one row at a time keeps a
+    memory-mapped cache on disk: only the batch in flight is in RAM."""
 
     def __init__(self, images: np.ndarray, rows: np.ndarray, targets: np.ndarray | None,
-                 augmentation: A.Compose | None):
+                 augmentation=None):
         self.images, self.rows, self.targets, self.augmentation = images, rows, targets, augmentation
 
     def __len__(self) -> int:

@@ -17,7 +17,9 @@ from tqdm import tqdm
 from kit import metrics
 from kit.balance import BatchBalancer, mixup_batch
 from kit.config import TrainConfig
-from kit.loader import CachedImages, EpochSampler, build_augmentation, item_seed, make_loader, to_model_input
+from kit.augment import build_augmentation
+from kit.inference import predict, tta_views
+from kit.loader import CachedImages, EpochSampler, item_seed, make_loader, to_model_input
 from kit.model import create_model, normalisation, set_backbone_trainable
 from kit.runs import atomic_write
 from kit.runtime import Runtime
@@ -54,24 +56,6 @@ def loss_fn(logits, Y, task, label_smoothing, pos_weight=None, class_weight=None
     else:  # soft targets also carry mixup
         loss = F.cross_entropy(logits, Y, weight=class_weight, label_smoothing=label_smoothing, reduction="none")
     return (loss if weights is None else loss * weights).mean()
-
-
-@torch.no_grad()
-def predict(model, images: np.ndarray, task: str, runtime: Runtime, batch_size: int, tta: bool) -> np.ndarray:
-    """Probabilities for every row of `images`; TTA averages over the identity and two flips."""
-    model.eval()
-    mean, std = normalisation(model, runtime.device)
-    loader = make_loader(CachedImages(images, np.arange(len(images)), None, None), batch_size, None,
-                         runtime.num_workers, runtime.pin_memory)
-    views = [lambda x: x] + ([lambda x: x.flip(3), lambda x: x.flip(2)] if tta else [])
-    out = []
-    for batch, _ in loader:
-        x = to_model_input(batch, runtime.device, mean, std, runtime.channels_last)
-        with runtime.autocast():
-            logits = torch.stack([model(view(x)).float() for view in views])
-        probs = torch.sigmoid(logits) if task == metrics.MULTILABEL else torch.softmax(logits, dim=-1)
-        out.append(probs.mean(0).cpu().numpy())
-    return np.concatenate(out).astype(np.float64)
 
 
 def train_one_epoch(model, loader, optimizer, scheduler, scaler, ema, runtime: Runtime, task: str,
@@ -133,7 +117,7 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
     sampler = EpochSampler(len(data.train_rows), cfg.seed, data.fold, shuffle=True,
                            row_weights=balancer.sampler_weights)
     train_set = CachedImages(data.images, data.train_rows, data.Y[data.train_rows].astype(np.float32),
-                             build_augmentation(cfg.aug, cfg.input_channels))
+                             build_augmentation(cfg.aug, cfg.symmetry, cfg.input_channels))
     # drop_last avoids a 1-sample batch (BatchNorm fails on it) when the fold size is unlucky
     loader = make_loader(train_set, cfg.batch_size, sampler, runtime.num_workers, runtime.pin_memory,
                          drop_last=len(data.train_rows) > cfg.batch_size)
@@ -178,7 +162,8 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
         # --- validate (the EMA weights when kept) and keep the best
         eval_model = ema.module if ema is not None else model
         eval_bs = cfg.eval_batch_size or 4 * cfg.batch_size
-        valid_probs = predict(eval_model, data.images[data.valid_rows], data.task, runtime, eval_bs, tta=False)
+        valid_probs = predict(eval_model, data.images, data.task, runtime, eval_bs, [lambda x: x],
+                              rows=data.valid_rows)
         Y_valid = data.Y[data.valid_rows]
         score = metrics.score(metric, Y_valid, valid_probs, data.task)
         row = {"fold": data.fold, "epoch": epoch + 1, "train_loss": mean_loss,
@@ -212,7 +197,8 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
     eval_model = ema.module if ema is not None else model
     eval_model.load_state_dict(torch.load(best_path, map_location=runtime.device, weights_only=False)["model"])
     eval_bs = cfg.eval_batch_size or 4 * cfg.batch_size
-    valid_probs = predict(eval_model, data.images[data.valid_rows], data.task, runtime, eval_bs, cfg.tta)
+    views, scales = tta_views(cfg.symmetry, cfg.tta), cfg.tta_scales or (1.0,)
+    valid_probs = predict(eval_model, data.images, data.task, runtime, eval_bs, views, scales, rows=data.valid_rows)
     test_probs = None if data.test_images is None else \
-        predict(eval_model, data.test_images, data.task, runtime, eval_bs, cfg.tta)
+        predict(eval_model, data.test_images, data.task, runtime, eval_bs, views, scales)
     return FoldResult(valid_probs, test_probs, state["best_score"], state["best_epoch"], state["history"])
