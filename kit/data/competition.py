@@ -151,24 +151,56 @@ def load_competition(root, *, id_col=None, label_col=None, label_cols=None, labe
     _check_classes(classes, Y, train_ids, task, where, label_cols)
     train_paths = _image_files(frame, train_ids, root, path_col, image_dir, folders.TRAIN_FOLDERS, channels, where)
 
-    sample = root / SAMPLE_NAME
-    fmt = read_format(sample, classes, task, sep, id_col) if sample.is_file() else None
-    test_frame, test_where, test_ids = _test_ids(root, id_col, fmt)
-    if fmt is not None and test_frame is not None and set(fmt.ids) != set(test_ids):
-        raise DataError(f"{sample} vs {test_where}: ids in one but not the other "
-                        f"{examples(sorted(set(fmt.ids) ^ set(test_ids)))}")
-    test_paths = None
-    if test_ids is not None and len(test_ids):
-        source = test_frame if test_frame is not None and path_col in test_frame.columns else None
-        test_paths = _image_files(source, test_ids, root, path_col if source is not None else None,
-                                  test_image_dir, folders.TEST_FOLDERS, channels, test_where)
+    test = load_test_set(root, classes=classes, task=task, id_col=id_col, label_sep=sep, path_col=path_col,
+                         test_image_dir=test_image_dir, channels=channels, bare=False)
     groups = frame[group_col].to_numpy(dtype=str) if group_col else None
     return Competition(root=root, name=root.name, task=task, layout=layout, classes=classes, id_col=id_col,
                        label_cols=label_cols, label_sep=sep, path_col=path_col, group_col=group_col,
                        channels=list(channels) if channels else None, train_ids=train_ids, Y=Y,
-                       train_paths=train_paths, test_ids=test_ids, test_paths=test_paths, groups=groups,
-                       sample_submission=sample if fmt is not None else None, submission=fmt,
-                       train_source=where, test_source=test_where if test_ids is not None else None)
+                       train_paths=train_paths, test_ids=test.ids, test_paths=test.paths, groups=groups,
+                       sample_submission=test.sample, submission=test.submission, train_source=where,
+                       test_source=test.source)
+
+
+@dataclass
+class TestSet:
+    """The images to predict: ids in submission order, their files, and the submission format (if any)."""
+    root: Path
+    ids: np.ndarray | None
+    paths: list | None
+    submission: SubmissionFormat | None
+    sample: Path | None
+    source: Path | None
+
+
+def load_test_set(root, *, classes: list[str], task: str, id_col: str = "id", label_sep: str | None = None,
+                  path_col: str | None = None, test_image_dir: str | None = None,
+                  channels: list[str] | None = None, bare: bool = True) -> TestSet:
+    """Test ids and images of a competition folder (test.csv, else the sample's ids, else a flat test/ folder)
+    or, when the folder has none of these, of a bare folder of images (ids = file stems). The sample's format
+    is read against the classes a model predicts. `bare=False`: a folder without a test set has no test ids."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise DataError(f"{root}: folder does not exist")
+    sample = root / SAMPLE_NAME
+    fmt = read_format(sample, classes, task, label_sep, id_col) if sample.is_file() else None
+    frame, where, ids = _test_ids(root, id_col, fmt)
+    if ids is None:
+        if not bare:
+            return TestSet(root, None, None, None, None, None)
+        ids = folders.bare_folder_ids(root, channels)
+        if not len(ids):
+            raise DataError(f"{root}: no test.csv, {SAMPLE_NAME}, test/ folder or image files to predict")
+        return TestSet(root, ids, folders.image_files(ids, root, channels, root), None, None, root)
+    if fmt is not None and frame is not None and set(fmt.ids) != set(ids):
+        raise DataError(f"{sample} vs {where}: ids in one but not the other "
+                        f"{examples(sorted(set(fmt.ids) ^ set(ids)))}")
+    paths = None
+    if len(ids):
+        source = frame if frame is not None and path_col in frame.columns else None
+        paths = _image_files(source, ids, root, path_col if source is not None else None, test_image_dir,
+                             folders.TEST_FOLDERS, channels, where)
+    return TestSet(root, ids, paths, fmt, sample if fmt is not None else None, where)
 
 
 def _image_files(frame, ids, root, path_col, explicit, preferred, channels, where) -> list:

@@ -109,3 +109,13 @@ def read_image_folder(root: Path) -> tuple[np.ndarray, list[str], list[Path]]:
 def folder_test_ids(folder: Path) -> np.ndarray:
     """Stems of the image files of a flat test folder, sorted."""
     return np.array(sorted(f.stem for f in folder.iterdir() if f.suffix.lstrip(".") in EXTENSIONS), dtype=str)
+
+
+def bare_folder_ids(folder: Path, channels: list[str] | None = None) -> np.ndarray:
+    """Ids of a bare folder of images (no csv): file stems, sorted; with channel files `<id>_<suffix>`, the
+    ids whose every channel file is there."""
+    stems = {f.stem for f in folder.iterdir() if f.is_file() and f.suffix.lstrip(".") in EXTENSIONS}
+    if not channels:
+        return np.array(sorted(stems), dtype=str)
+    first = f"_{channels[0]}"
+    return np.array(sorted(s[: -len(first)] for s in stems if s.endswith(first)), dtype=str)
