@@ -82,6 +82,10 @@ def test_killed_worker_trial_is_retried_and_study_reaches_its_count(tmp_path, wo
         study, victim_trial = first_trained_epoch(journal, workers, logs)
         victim = next(w for w in workers if w.pid == pid_of(victim_trial))
         survivor, survivor_log = next((w, log) for w, log in zip(workers, logs) if w is not victim)
+        # not while it writes the journal: a lock left by a dead writer stalls the others for 30s (Optuna's
+        # lock grace period). Still mid-trial: the lock is held for milliseconds, epochs remain.
+        while os.path.lexists(f"{journal}.lock"):
+            time.sleep(0.001)
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
         killed = study.trials[victim_trial.number]
