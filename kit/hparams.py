@@ -188,7 +188,9 @@ def main(argv=None) -> int:
     try:
         storage = open_storage(storage_spec, heartbeat)
     except Exception as err:  # a missing database driver, an unreachable server, a bad URL: all said the same way
-        print(f"error: cannot open --storage {storage_spec}: {err}", file=sys.stderr)
+        hint = ' (PostgreSQL: pip install "psycopg[binary]", URL postgresql+psycopg://...)' \
+            if isinstance(err, ImportError) else ""
+        print(f"error: cannot open --storage {storage_spec}: {err}{hint}", file=sys.stderr)
         return 2
     pruner = {"median": optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
               "halving": optuna.pruners.SuccessiveHalvingPruner(), "none": optuna.pruners.NopPruner()}[args.pruner]
@@ -210,8 +212,9 @@ def check_counts(args: argparse.Namespace, base: TrainConfig) -> None:
                              ("--heartbeat", args.heartbeat, 0), ("--max-retry", args.max_retry, 0)):
         if value < low:
             raise ValueError(f"{flag} {value}: must be at least {low}")
-    if args.grace_period is not None and args.grace_period <= 0:
-        raise ValueError(f"--grace-period {args.grace_period}: must be positive")
+    if args.grace_period is not None and args.grace_period <= args.heartbeat:
+        raise ValueError(f"--grace-period {args.grace_period}: must be longer than --heartbeat {args.heartbeat}, "
+                         "or every running trial would look dead")
 
 
 def write_best(study: optuna.Study, base: TrainConfig, fixed: set[str], tune_dir: Path, study_name: str,

@@ -151,9 +151,11 @@ def test_study_of_an_older_kit_in_sqlite_is_continued_and_its_stuck_trial_retrie
     assert read_json(tmp_path / "tune" / "w-summary.json")["n_counted"] == 2
 
 
-def test_unusable_storage_is_refused_before_any_trial(tmp_path, worker_args, capsys):
+def test_unusable_storage_or_heartbeat_is_refused_before_any_trial(tmp_path, worker_args, capsys):
     assert hparams_main(worker_args("--storage", "tune/w.log")) == 2   # neither journal: nor a URL
     assert "journal:PATH" in capsys.readouterr().err
+    assert hparams_main(worker_args("--heartbeat", "5", "--grace-period", "5")) == 2
+    assert "every running trial would look dead" in capsys.readouterr().err
     (tmp_path / "tune").mkdir()
     (tmp_path / "tune" / "w.db").touch()
     (tmp_path / "tune" / "w.log").touch()
