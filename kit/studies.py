@@ -2,7 +2,7 @@
 and retried, and the loop that runs trials until the whole study (not each worker) has enough of them.
 
 Storages: `journal:PATH` (Optuna's JournalStorage on a file: many processes, one machine or several sharing
-a disk, no server) or any SQLAlchemy URL (`sqlite:///tune/s.db`, `postgresql://user@host/db`).
+a disk, no server) or any SQLAlchemy URL (`sqlite:///tune/s.db`, `postgresql+psycopg://user@host/db`).
 
 Heartbeats: Optuna 5 implements them for RDBStorage only, and RDBStorage never fails a RUNNING trial that
 has no heartbeat row (e.g. one left by a worker killed before heartbeats were on). Here both storages keep
@@ -47,7 +47,7 @@ def default_storage(tune_dir: Path, study: str) -> str:
 def check_storage_spec(spec: str) -> None:
     if not (spec.startswith(JOURNAL) and len(spec) > len(JOURNAL)) and "://" not in spec:
         raise ValueError(f"--storage {spec!r}: expected journal:PATH or a database URL "
-                         "(sqlite:///tune/s.db, postgresql://user:password@host/db)")
+                         "(sqlite:///tune/s.db, postgresql+psycopg://user:password@host/db)")
 
 
 @dataclass(frozen=True)
