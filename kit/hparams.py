@@ -2,13 +2,20 @@
 
 The objective is suggest -> train through kit.cv's own code (reporting the validation metric each epoch so the
 pruner can stop bad trials) -> return the metric of the held-out predictions of the folds used. The study
-lives in a storage (tune/<study>.db by default, or any Optuna URL) and resumes when rerun. The kit's defaults
-are the first trial, so the best trial is never worse than the default. Any kit.cv flag typed here is fixed
-(not searched), e.g. `--epochs 10 --img-size 96`.
+lives in a storage (journal:tune/<study>.log by default, or a database URL) and resumes when rerun. The kit's
+defaults are the first trial, so the best trial is never worse than the default. Any kit.cv flag typed here
+is fixed (not searched), e.g. `--epochs 10 --img-size 96`.
+
+Several workers can share one study: start the same command several times (on this machine, or on machines
+sharing the journal file's disk or a PostgreSQL server), or pass `--workers K`. `--trials` counts the study's
+trials, not each worker's. A worker that dies mid-trial stops beating; after `--grace-period` another worker
+fails its trial and enqueues it again (`--max-retry`).
 """
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -19,6 +26,9 @@ import pandas as pd
 from kit import metrics
 from kit.config import TrainConfig, add_config_flags, resolve_config
 from kit.runs import ID, read_json, write_json
+from kit.studies import (Heartbeat, check_storage_spec, counted_trials, create_or_load, default_storage,
+                         first_trial_value, open_storage, retried_numbers, retry_stale_trial, run_worker,
+                         spawn_workers)
 
 SEARCHED = ("lr", "weight_decay", "batch_size", "epochs", "img_size", "drop_rate", "drop_path_rate", "aug",
             "label_smoothing", "balance", "balance_target", "opt")
@@ -100,9 +110,10 @@ def objective(trial: optuna.Trial, base: TrainConfig, fixed: set[str], folds_use
               metric: str) -> float:
     from kit.crossval import run_cv  # torch is imported only when a trial trains
 
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")   # who to blame, who to kill
     overrides = suggest(trial, base, fixed)
     trial.set_user_attr("config", overrides)
-    cfg = replace(base, **overrides, name=f"trial-{trial.number}", oof_dir=str(trials_dir))
+    cfg = replace(base, **overrides, name=trial_name(trial.number), oof_dir=str(trials_dir))
 
     def report(fold: int, epoch: int, score: float) -> None:
         # one step per epoch of the whole trial, so trials line up step for step for the pruner
@@ -121,14 +132,29 @@ def objective(trial: optuna.Trial, base: TrainConfig, fixed: set[str], folds_use
             ckpt.unlink()  # checkpoints of a trial are not worth their disk; predictions are kept
 
 
+def trial_name(number: int) -> str:
+    """The trial's run folder under tune/<study>/: a retried trial has a new number, so a new folder."""
+    return f"trial-{number}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kit.tune hparams", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--trials", type=int, default=30, help="trials of the study, all workers together")
     parser.add_argument("--timeout", type=float, default=None, help="seconds for this call")
     parser.add_argument("--folds-to-use", type=int, nargs="+", default=[0], help="folds each trial trains")
     parser.add_argument("--study", default=None, help="study name (default: <model>)")
-    parser.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///tune/<study>.db)")
+    parser.add_argument("--storage", default=None,
+                        help="journal:PATH or a database URL (sqlite:///..., postgresql://...); default "
+                             "journal:<tune-dir>/<study>.log, or <tune-dir>/<study>.db if that study exists")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes to start on this machine")
+    parser.add_argument("--heartbeat", type=float, default=60.0,
+                        help="seconds between heartbeats of a running trial (0: none, a dead worker's trial "
+                             "then stays RUNNING)")
+    parser.add_argument("--grace-period", type=float, default=None,
+                        help="seconds without a heartbeat before a trial is failed and retried "
+                             "(default: 2 x --heartbeat)")
+    parser.add_argument("--max-retry", type=int, default=2, help="retries of a trial whose worker died")
     parser.add_argument("--tune-dir", default="tune")
     parser.add_argument("--pruner", choices=["median", "halving", "none"], default="median")
     parser.add_argument("--config", help="base config file; flags override it")
@@ -137,65 +163,94 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
     try:
         base = resolve_config(args, args.config)
+        study_name = args.study or base.run_name
+        tune_dir = Path(args.tune_dir)
+        storage_spec = args.storage or default_storage(tune_dir, study_name)
+        check_storage_spec(storage_spec)
+        check_counts(args, base)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     fixed = {k for k in SEARCHED if getattr(args, k, None) is not None}
-    study_name = args.study or base.run_name
-    tune_dir = Path(args.tune_dir)
-    tune_dir.mkdir(parents=True, exist_ok=True)
-    storage = args.storage or f"sqlite:///{tune_dir / study_name}.db"
-    bad_folds = [k for k in args.folds_to_use if not 0 <= k < base.folds]
-    if bad_folds:
-        print(f"error: --folds-to-use {bad_folds} out of range 0..{base.folds - 1}", file=sys.stderr)
-        return 2
     # everything about the data is checked before the first trial trains
     from kit.crossval import load_data
     comp = load_data(base)
     metric = base.metric or metrics.DEFAULT_METRIC[comp.task]
-
+    trials_dir = tune_dir / study_name
+    grace = args.grace_period or 2 * args.heartbeat
+    on_stale = retry_stale_trial(args.max_retry, lambda number: trials_dir / trial_name(number))
+    heartbeat = Heartbeat(args.heartbeat or None, grace, on_stale)
+    tune_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        storage = open_storage(storage_spec, heartbeat)
+    except Exception as err:  # a missing database driver, an unreachable server, a bad URL: all said the same way
+        hint = ' (PostgreSQL: pip install "psycopg[binary]", URL postgresql+psycopg://...)' \
+            if isinstance(err, ImportError) else ""
+        print(f"error: cannot open --storage {storage_spec}: {err}{hint}", file=sys.stderr)
+        return 2
     pruner = {"median": optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
               "halving": optuna.pruners.SuccessiveHalvingPruner(), "none": optuna.pruners.NopPruner()}[args.pruner]
-    study = optuna.create_study(study_name=study_name, storage=storage, load_if_exists=True, pruner=pruner,
-                                sampler=optuna.samplers.TPESampler(seed=base.seed),
-                                direction="maximize" if metrics.GREATER_IS_BETTER[metric] else "minimize")
-    if not study.trials:
-        study.enqueue_trial(default_trial(base, fixed))
-    trials_dir = tune_dir / study_name
-    study.optimize(lambda t: objective(t, base, fixed, args.folds_to_use, trials_dir, metric),
-                   n_trials=args.trials, timeout=args.timeout, catch=(RuntimeError,))
+    direction = "maximize" if metrics.GREATER_IS_BETTER[metric] else "minimize"
+    study = create_or_load(storage, study_name, direction, base.seed, pruner, default_trial(base, fixed))
+    if args.workers > 1:
+        failed = spawn_workers("kit.hparams", argv, args.workers)
+        return failed or write_best(study, base, fixed, tune_dir, study_name, metric)
+    run_worker(study, lambda t: objective(t, base, fixed, args.folds_to_use, trials_dir, metric),
+               args.trials, args.timeout, catch=(RuntimeError,), poll=min(args.heartbeat, 5.0) or None)
     return write_best(study, base, fixed, tune_dir, study_name, metric)
+
+
+def check_counts(args: argparse.Namespace, base: TrainConfig) -> None:
+    bad_folds = [k for k in args.folds_to_use if not 0 <= k < base.folds]
+    if bad_folds:
+        raise ValueError(f"--folds-to-use {bad_folds} out of range 0..{base.folds - 1}")
+    for flag, value, low in (("--trials", args.trials, 1), ("--workers", args.workers, 1),
+                             ("--heartbeat", args.heartbeat, 0), ("--max-retry", args.max_retry, 0)):
+        if value < low:
+            raise ValueError(f"{flag} {value}: must be at least {low}")
+    if args.grace_period is not None and args.grace_period <= args.heartbeat:
+        raise ValueError(f"--grace-period {args.grace_period}: must be longer than --heartbeat {args.heartbeat}, "
+                         "or every running trial would look dead")
 
 
 def write_best(study: optuna.Study, base: TrainConfig, fixed: set[str], tune_dir: Path, study_name: str,
                metric: str) -> int:
-    """tune/<study>.json: a full kit.cv config (`--config`); tune/<study>-summary.json: what was found."""
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    """tune/<study>.json: a full kit.cv config (`--config`); tune/<study>-summary.json: what was found.
+    Every worker writes both when it stops (atomically); a view older than the one on disk is not written."""
+    trials = study.get_trials()
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
         print("no trial finished", file=sys.stderr)
         return 1
+    n_counted = len(counted_trials(trials))
+    summary_path = tune_dir / f"{study_name}-summary.json"
+    if summary_path.exists() and read_json(summary_path).get("n_counted", 0) > n_counted:
+        print(f"{summary_path} already holds a later view of study {study_name} (another worker's): kept")
+        return 0
     best = study.best_trial
     params = best.user_attrs["config"]
     tuned = replace(base, **params, name=f"{base.run_name}-tuned")
-    write_json(asdict(tuned), tune_dir / f"{study_name}.json")
     try:
         importances = optuna.importance.get_param_importances(study) if len(done) >= 3 else {}
     except (RuntimeError, ValueError):
         importances = {}
-    default_value = study.trials[0].value if study.trials[0].state == optuna.trial.TrialState.COMPLETE else None
+    default = first_trial_value(trials)
+    count = {state.name.lower(): sum(t.state == state for t in trials) for state in optuna.trial.TrialState}
     summary = {"study": study_name, "metric": metric, "best_value": best.value, "best_trial": best.number,
-               "default_value": default_value, "params": params, "fixed": sorted(fixed),
-               "n_trials": len(study.trials), "n_complete": len(done),
-               "n_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
+               "default_value": default, "params": params, "fixed": sorted(fixed),
+               "n_trials": len(trials), "n_counted": n_counted, "n_complete": count["complete"],
+               "n_pruned": count["pruned"], "n_failed": count["fail"], "n_retried": len(retried_numbers(trials)),
                "importances": importances}
-    write_json(summary, tune_dir / f"{study_name}-summary.json")
-    print(f"study {study_name}: {summary['n_complete']} complete, {summary['n_pruned']} pruned of "
-          f"{summary['n_trials']} trials; best {metric} {best.value:.4f} (trial {best.number}; default "
-          f"{'n/a' if default_value is None else f'{default_value:.4f}'})")
+    write_json(asdict(tuned), tune_dir / f"{study_name}.json")
+    write_json(summary, summary_path)
+    print(f"study {study_name}: {summary['n_complete']} complete, {summary['n_pruned']} pruned, "
+          f"{summary['n_failed']} failed ({summary['n_retried']} retried) of {summary['n_trials']} trials; "
+          f"best {metric} {best.value:.4f} (trial {best.number}; default "
+          f"{'n/a' if default is None else f'{default:.4f}'})")
     print(f"best params: {params}")
     if importances:
         print("importances: " + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))

@@ -13,6 +13,11 @@ from kit.runs import read_json
 TINY = ["--model", "test_resnet", "--folds", "2", "--epochs", "2", "--img-size", "32"]
 
 
+def journal(path) -> optuna.storages.JournalStorage:
+    """The default storage: Optuna's journal file."""
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
 @pytest.fixture
 def hp_args(tmp_path, cache_dir, small_bccd):
     def args(*extra):
@@ -24,8 +29,8 @@ def hp_args(tmp_path, cache_dir, small_bccd):
 
 def test_study_resumes_from_storage_and_starts_from_defaults(tmp_path, hp_args):
     assert hparams_main(hp_args("--trials", "1")) == 0
-    assert hparams_main(hp_args("--trials", "1")) == 0   # same storage: continues, does not restart
-    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'tune' / 's.db'}")
+    assert hparams_main(hp_args("--trials", "2")) == 0   # same storage: continues to 2 trials, does not restart
+    study = optuna.load_study(study_name="s", storage=journal(tmp_path / "tune" / "s.log"))
     assert len(study.trials) == 2
     first = study.trials[0]
     defaults = TrainConfig()
@@ -45,7 +50,7 @@ def test_tuned_config_round_trips_into_kit_cv(tmp_path, hp_args):
     assert hparams_main(hp_args("--trials", "2")) == 0
     tuned_path = tmp_path / "tune" / "s.json"
     tuned = load_config(tuned_path)
-    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'tune' / 's.db'}")
+    study = optuna.load_study(study_name="s", storage=journal(tmp_path / "tune" / "s.log"))
     for key, value in study.best_trial.user_attrs["config"].items():
         assert getattr(tuned, key) == value
     oof_dir = tmp_path / "oof"
@@ -73,4 +78,4 @@ def test_search_space_holds_the_defaults_and_respects_fixed_keys():
 def test_bad_fold_is_refused_before_any_trial(tmp_path, hp_args, capsys):
     assert hparams_main(hp_args("--folds-to-use", "5")) == 2
     assert "folds-to-use" in capsys.readouterr().err
-    assert not (tmp_path / "tune" / "s.db").exists()
+    assert not (tmp_path / "tune" / "s.log").exists()
