@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from kit.config import TrainConfig, load_config
-from kit.hparams import default_trial, main as hparams_main, suggest
+from kit.tune.hparams import default_trial, main as hparams_main, suggest
 from kit.runs import read_json
 
 TINY = ["--model", "test_resnet", "--folds", "2", "--epochs", "2", "--img-size", "32"]

@@ -16,9 +16,9 @@ from competitions import bccd_subset
 from conftest import ROOT
 
 from kit.config import TrainConfig
-from kit.hparams import default_trial, main as hparams_main, suggest
+from kit.tune.hparams import default_trial, main as hparams_main, suggest
 from kit.runs import read_json
-from kit.studies import HEARTBEAT_ATTR, counted_trials, retried_numbers
+from kit.tune.studies import HEARTBEAT_ATTR, counted_trials, retried_numbers
 
 State = optuna.trial.TrialState
 TRIALS = 4

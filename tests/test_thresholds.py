@@ -305,8 +305,8 @@ def test_cli_rejects_bad_requests_before_writing_anything(tmp_path):
 
 def test_cli_dispatches_hparams_lazily(monkeypatch):
     calls = []
-    fake = types.ModuleType("kit.hparams")
+    fake = types.ModuleType("kit.tune.hparams")
     fake.main = lambda argv: calls.append(argv) or "done"
-    monkeypatch.setitem(sys.modules, "kit.hparams", fake)
+    monkeypatch.setitem(sys.modules, "kit.tune.hparams", fake)
     assert main(["hparams", "--trials", "3"]) == "done"
     assert calls == [["--trials", "3"]]

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> list[dict] | None:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["hparams"]:
-        from kit.hparams import main as hparams_main   # lazy: thresholds work without the search module
+        from kit.tune.hparams import main as hparams_main   # lazy: thresholds work without the search module
         return hparams_main(argv[1:])
     if argv[:1] == ["thresholds"]:
         argv = argv[1:]

@@ -26,7 +26,7 @@ import pandas as pd
 from kit import metrics
 from kit.config import TrainConfig, add_config_flags, resolve_config
 from kit.runs import ID, read_json, write_json
-from kit.studies import (Heartbeat, check_storage_spec, counted_trials, create_or_load, default_storage,
+from kit.tune.studies import (Heartbeat, check_storage_spec, counted_trials, create_or_load, default_storage,
                          first_trial_value, open_storage, retried_numbers, retry_stale_trial, run_worker,
                          spawn_workers)
 
@@ -197,7 +197,7 @@ def main(argv=None) -> int:
     direction = "maximize" if metrics.GREATER_IS_BETTER[metric] else "minimize"
     study = create_or_load(storage, study_name, direction, base.seed, pruner, default_trial(base, fixed))
     if args.workers > 1:
-        failed = spawn_workers("kit.hparams", argv, args.workers)
+        failed = spawn_workers("kit.tune.hparams", argv, args.workers)
         return failed or write_best(study, base, fixed, tune_dir, study_name, metric)
     run_worker(study, lambda t: objective(t, base, fixed, args.folds_to_use, trials_dir, metric),
                args.trials, args.timeout, catch=(RuntimeError,), poll=min(args.heartbeat, 5.0) or None)
