@@ -1,7 +1,7 @@
 """Training throughput, three loops side by side in one run (same model, batch, image size, optimizer):
 
   pure   forward + backward + step on in-memory random tensors: the compute ceiling
-  kit    kit.train.train_one_epoch on the decoded-once image cache, with the kit's augmentation
+  kit    kit.steps.train_one_epoch on the decoded-once image cache, with the kit's augmentation
   naive  the same training function fed by a Dataset that decodes and resizes the JPEG in __getitem__
 
 Rounds interleave the three loops so a busy machine slows them alike; medians are reported.
@@ -10,6 +10,7 @@ Rounds interleave the three loops so a busy machine slows them alike; medians ar
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import statistics
 import sys
 import tempfile
@@ -28,10 +29,12 @@ from kit.balance import BatchBalancer  # noqa: E402
 from kit.cache import cached_images  # noqa: E402
 from kit.data import EMBEDDED_DATA, load_competition  # noqa: E402
 from kit.augment import build_augmentation  # noqa: E402
+from kit.autotune import choose_channels_last, machine  # noqa: E402
 from kit.loader import CachedImages, EpochSampler, make_loader  # noqa: E402
 from kit.model import create_model, normalisation  # noqa: E402
 from kit.runtime import resolve_runtime  # noqa: E402
-from kit.train import loss_fn, train_one_epoch  # noqa: E402
+from kit.losses import loss_fn  # noqa: E402
+from kit.steps import train_one_epoch  # noqa: E402
 
 
 class DecodeEveryTime(Dataset):
@@ -65,7 +68,7 @@ def trainer(model_name, num_classes, runtime, steps_per_epoch):
 def time_kit_loop(loader, model_name, task, Y, runtime):
     model, opt, sched = trainer(model_name, Y.shape[1], runtime, len(loader))
     balancer = BatchBalancer("none", task, Y)
-    args = (model, loader, opt, sched, runtime.grad_scaler(), None, runtime, task, 0.0, balancer, 0.0,
+    args = (model, loader, opt, sched, runtime.grad_scaler(), None, runtime, task, balancer,
             torch.Generator().manual_seed(0), {"step": 0})
     loader.sampler.set_epoch(0)
     train_one_epoch(*args)  # warm-up epoch: allocator, kernels, page cache
@@ -107,10 +110,17 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=256, help="train rows per timed epoch")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                        help="memory format of all three loops (default: measured, as kit.cv does)")
     args = parser.parse_args(argv)
 
     comp = load_competition(args.data)
-    runtime = resolve_runtime(args.device, None, None, None)
+    runtime = resolve_runtime(args.device, None, args.channels_last, None)
+    if runtime.channels_last is None:
+        with tempfile.TemporaryDirectory() as scratch:  # measure afresh: no cached answer from another run
+            chosen = choose_channels_last(lambda: create_model(args.model, comp.Y.shape[1], log=lambda *a: None),
+                                          runtime.device, args.batch_size, args.img_size, 3, args.model, scratch)
+        runtime = replace(runtime, channels_last=chosen)
     rows = np.arange(min(args.rows, len(comp.train_ids)))
     Y = comp.Y[rows].astype(np.float32)
     augmentation = build_augmentation("medium")
@@ -138,7 +148,8 @@ def main(argv=None):
 
     med = {k: statistics.median(v) for k, v in results.items()}
     print(f"\n{args.model} @ {args.img_size}px, batch {args.batch_size}, {steps} steps/epoch, device "
-          f"{runtime.device}, {torch.get_num_threads()} threads, workers {runtime.num_workers}; "
+          f"{runtime.device} ({machine(runtime.device)}), channels_last {runtime.channels_last}, workers "
+          f"{runtime.num_workers}; "
           f"cache build {cache_seconds:.2f}s for {len(rows)} images (once per data and size)")
     print("| loop | images/s (median of %d) |" % args.rounds)
     print("|---|---|")

@@ -55,10 +55,19 @@ class TrainConfig:
     weight_decay: float = _f(0.05, "decoupled weight decay")
     warmup_epochs: int = _f(1, "linear warmup epochs before the cosine decay")
     min_lr: float = _f(1e-5, "learning rate at the end of the cosine")
+    loss: str | None = _f(None, "bce / ce (the task's default), focal, or asl (asymmetric, multi-label)",
+                          choices=["bce", "ce", "focal", "asl"])
     label_smoothing: float = _f(0.0, "label smoothing (BCE targets move toward 0.5, CE toward uniform)")
+    accum_steps: int = _f(1, "accumulate gradients over this many batches per optimizer step")
+    clip_grad: float | None = _f(None, "clip the gradient norm to this value (default: no clipping)")
+    layer_decay: float | None = _f(None, "layer-wise lr decay: each block toward the stem gets this factor "
+                                         "(timm's; default: none)")
     ema_decay: float | None = _f(None, "keep an EMA of the weights with this decay and validate it")
     freeze_epochs: int = _f(0, "train only the classifier head for this many epochs first")
-    patience: int = _f(5, "early stopping: epochs without improvement of the metric")
+    patience: int = _f(5, "early stopping: epochs without improvement of the metric (--select best)")
+    select: str = _f("best", "weights that predict OOF and test: best (validation epoch; slightly optimistic "
+                             "OOF) or last (fixed schedule, no early stopping; OOF unbiased by selection)",
+                     choices=["best", "last"])
     metric: str | None = _f(None, "validation metric for early stopping (default: auc / macro_f1)",
                             choices=["auc", "macro_f1", "log_loss", "accuracy"])
     # imbalance and augmentation
@@ -179,7 +188,7 @@ def validate_config(cfg: TrainConfig) -> None:
     problems = []
     if cfg.folds < 2:
         problems.append(f"folds must be >= 2 (got {cfg.folds})")
-    for name in ("epochs", "batch_size", "img_size"):
+    for name in ("epochs", "batch_size", "img_size", "accum_steps"):
         if getattr(cfg, name) < 1:
             problems.append(f"{name} must be >= 1 (got {getattr(cfg, name)})")
     if cfg.balance_target not in ("uniform", "train"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +18,11 @@ from kit.cache import cached_images
 from kit.config import TrainConfig
 from kit.data import EMBEDDED_DATA, Competition, load_competition
 from kit.folds import folds_file_name, get_or_create_folds
+from kit.losses import resolve_loss
 from kit.model import create_model
 from kit.runs import FOLD, ID, check_coverage, file_sha256, read_folds, read_json, write_csv, write_json
-from kit.runtime import resolve_runtime
+from kit.autotune import choose_channels_last
+from kit.runtime import Runtime, resolve_runtime
 from kit.train import FoldData, train_fold
 
 # config keys that change speed, not results: processes sharing a run may differ in them
@@ -52,6 +54,17 @@ def run_description(cfg: TrainConfig, comp: Competition, folds_path: Path) -> di
     return {"kind": "run", "name": cfg.run_name, "task": comp.task, "classes": comp.classes,
             "data": comp.describe(), "folds_file": str(folds_path), "folds_sha256": file_sha256(folds_path),
             "train": asdict(cfg)}
+
+
+def resolve_memory_format(cfg: TrainConfig, n_classes: int, runtime: Runtime, log=print) -> Runtime:
+    """channels_last as given, else measured for this model, size and batch on this machine (cached)."""
+    if runtime.channels_last is not None:
+        return runtime
+    def make():
+        return create_model(cfg.model, n_classes, False, None, cfg.drop_rate, cfg.drop_path_rate,
+                            in_chans=cfg.input_channels, log=lambda *a: None)
+    return replace(runtime, channels_last=choose_channels_last(
+        make, runtime.device, cfg.batch_size, cfg.img_size, cfg.input_channels, cfg.model, cfg.cache_dir, log))
 
 
 def check_run_dir(run_dir: Path, cfg: TrainConfig, folds_path: Path, overwrite: bool) -> None:
@@ -100,6 +113,7 @@ def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool
     bad = [k for k in todo if not 0 <= k < cfg.folds]
     if bad:
         raise RunError(f"--fold {bad} out of range: the run has folds 0..{cfg.folds - 1}")
+    resolve_loss(cfg.loss, comp.task)  # a loss the task cannot use (asl on multi-class) fails now
     # an unknown model name or an unusable --weights file must fail here, not after --overwrite emptied the run
     create_model(cfg.model, len(comp.classes), cfg.pretrained, cfg.weights, cfg.drop_rate, cfg.drop_path_rate,
                  in_chans=cfg.input_channels, log=lambda *a, **k: None)
@@ -113,8 +127,9 @@ def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool
     # --- only now write anything: the folds (once per data, K and seed), then the run's config
     folds_path = get_or_create_folds(comp, cfg.folds, cfg.fold_seed, Path(cfg.folds_dir))
     folds = read_folds(folds_path)
+    runtime = resolve_memory_format(cfg, len(comp.classes), resolve_runtime(cfg.device, cfg.amp, cfg.channels_last,
+                                                                            cfg.num_workers), log)
     claim_run_dir(run_dir, run_description(cfg, comp, folds_path), overwrite)
-    runtime = resolve_runtime(cfg.device, cfg.amp, cfg.channels_last, cfg.num_workers)
     fold_of = folds.set_index(ID).loc[comp.train_ids, FOLD].to_numpy()
 
     for k in todo:

@@ -82,26 +82,29 @@ def leaf_runs(oof_dir: Path, name: str, seen=None) -> dict[str, dict]:
     return seen
 
 
-def load_fold_model(path: Path, cfg, n_classes: int, runtime) -> torch.nn.Module:
-    state = torch.load(path, map_location="cpu", weights_only=False)["model"]
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}  # fp16 exports
+def load_fold_model(path: Path, cfg, n_classes: int, device: str | None):
+    """(model on its device, runtime): the fold's weights with the memory format the fold trained with."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}  # fp16 exports
+    trained = ckpt.get("runtime", {})
+    runtime = resolve_runtime(device or cfg.device, cfg.amp, trained.get("channels_last", bool(cfg.channels_last)),
+                              cfg.num_workers)
     model = create_model(cfg.model, n_classes, False, None, cfg.drop_rate, cfg.drop_path_rate,
                          in_chans=cfg.input_channels, log=lambda *a: None)
     model.load_state_dict(state)
     model = model.to(runtime.device)
-    return model.to(memory_format=torch.channels_last) if runtime.channels_last else model
+    return (model.to(memory_format=torch.channels_last) if runtime.channels_last else model), runtime
 
 
 def predict_run(run_dir: Path, config: dict, images: np.ndarray, device: str | None, batch_size: int | None,
                 progress=None) -> np.ndarray:
     """Fold models' TTA probabilities on `images`, averaged over folds (what kit.cv wrote as test.csv)."""
     cfg = config_from_dict(config["train"])
-    runtime = resolve_runtime(device or cfg.device, cfg.amp, cfg.channels_last, cfg.num_workers)
     views, scales = tta_views(cfg.symmetry, cfg.tta), cfg.tta_scales or (1.0,)
     batch = batch_size or cfg.eval_batch_size or 4 * cfg.batch_size
     folds = []
     for k in range(cfg.folds):
-        model = load_fold_model(run_dir / f"fold{k}" / "best.pt", cfg, len(config["classes"]), runtime)
+        model, runtime = load_fold_model(run_dir / f"fold{k}" / "best.pt", cfg, len(config["classes"]), device)
         folds.append(predict(model, images, config["task"], runtime, batch, views, scales, progress=progress))
     return np.mean(folds, axis=0)
 

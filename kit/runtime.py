@@ -11,9 +11,14 @@ import torch
 class Runtime:
     device: torch.device
     amp_dtype: torch.dtype | None   # None = full precision
-    channels_last: bool
+    channels_last: bool | None      # None: measure at the start of a run (kit.autotune)
     num_workers: int
     pin_memory: bool
+
+    def describe(self) -> dict:
+        """What the run actually used (JSON-able), recorded beside its weights."""
+        return {"device": str(self.device), "channels_last": bool(self.channels_last),
+                "amp": None if self.amp_dtype is None else str(self.amp_dtype).removeprefix("torch.")}
 
     def autocast(self):
         if self.amp_dtype is None:
@@ -39,8 +44,8 @@ def resolve_runtime(device: str | None, amp: bool | None, channels_last: bool | 
     return Runtime(
         device=dev,
         amp_dtype=amp_dtype,
-        # measured on this kit's 2-core CPU too: efficientnet_b0 1.58x, resnet10t 1.14x faster, ViT unchanged
-        channels_last=dev.type in ("cuda", "cpu") if channels_last is None else channels_last,
+        # no fixed default: faster for some models on some machines, slower on others (kit.autotune measures)
+        channels_last=channels_last,
         # on a CPU the model already uses every core: augmenting in the main process measured faster
         num_workers=(2 if cuda else 0) if num_workers is None else num_workers,
         pin_memory=cuda,

@@ -9,7 +9,7 @@ import torch
 
 from kit import cv
 from kit.model import create_model, set_backbone_trainable
-from kit.train import loss_fn
+from kit.losses import loss_fn
 
 
 @pytest.mark.parametrize("source,extra", [
