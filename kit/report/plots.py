@@ -43,7 +43,7 @@ def matrix_panel(ax, matrix: np.ndarray, labels: list[str], title: str, values_f
 
 def metric_bars(table, label_col: str, metrics: list[str], width: float = 2.6):
     """One horizontal bar panel per metric, a bar per row of `table` (read top to bottom)."""
-    fig, axes = subplots(1, len(metrics), width=width, height=0.5 + 0.28 * len(table))
+    fig, axes = subplots(1, len(metrics), width=width, height=1.2 + 0.3 * len(table))
     for ax, metric in zip(axes, metrics):
         ax.barh(table[label_col].astype(str), table[metric].astype(float), color="tab:blue")
         ax.invert_yaxis()
