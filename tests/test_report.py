@@ -7,73 +7,19 @@ from __future__ import annotations
 import base64
 import io
 import shutil
-from html.parser import HTMLParser
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cv_argv
 from competitions import bccd_subset, digits_competition
+from conftest import cv_argv
+from html_tables import PNG_PREFIX, parse, records, same
 from PIL import Image
 
 from kit import blend, report, tune
 from kit.hparams import main as hparams_main
 from kit.runs import read_json
 from kit.score import score_submission
-
-PNG_PREFIX = "data:image/png;base64,"
-
-
-class PageParser(HTMLParser):
-    """Tables by id (header row first, every cell as text) and the src of every img."""
-
-    def __init__(self):
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self.images: list[str] = []
-        self.links: list[str] = []
-        self._table = self._row = self._cell = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        self.links += [v for k, v in attrs.items() if k in ("src", "href") and k and v]
-        if tag == "img":
-            self.images.append(attrs["src"])
-        elif tag == "table":
-            self._table = self.tables.setdefault(attrs.get("id"), [])
-        elif tag == "tr" and self._table is not None:
-            self._row = []
-            self._table.append(self._row)
-        elif tag in ("td", "th") and self._row is not None:
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None:
-            self._row.append("".join(self._cell).strip())
-            self._cell = None
-        elif tag == "table":
-            self._table = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
-
-
-def parse(path: Path) -> PageParser:
-    parser = PageParser()
-    parser.feed(path.read_text(encoding="utf-8"))
-    return parser
-
-
-def records(parser: PageParser, table_id: str) -> list[dict[str, str]]:
-    header, *rows = parser.tables[table_id]
-    return [dict(zip(header, row)) for row in rows]
-
-
-def same(cell: str, value: float) -> bool:
-    """A table cell shows the file's number rounded to 4 decimals."""
-    return float(cell) == round(float(value), 4)
 
 
 @pytest.fixture(scope="module")
@@ -90,17 +36,20 @@ def project(tmp_path_factory, cache_dir) -> dict:
         assert cv_main(cv_argv(data, out, cache_dir, name, *extra)) == 0
     dirs = ["--oof-dir", str(out / "oof"), "--tune-dir", str(out / "tune")]
     tune.main(["thresholds", *dirs])
-    blend.main(["--runs", "ml", "ml-seed7", "--method", "weights", "--name", "bl", *dirs,
-                "--submissions-dir", str(out / "subs")])
+    for method, name in (("weights", "bl"), ("stack", "stack")):
+        blend.main(["--runs", "ml", "ml-seed7", "--method", method, "--name", name, *dirs,
+                    "--submissions-dir", str(out / "subs")])
     assert hparams_main(["--model", "test_resnet", "--folds", "2", "--epochs", "1", "--img-size", "32",
                          "--data", str(bccd), "--tune-dir", str(out / "tune"), "--folds-dir", str(out / "folds"),
                          "--cache-dir", str(cache_dir), "--study", "st", "--pruner", "none", "--trials", "2"]) == 0
-    common = [*dirs, "--reports-dir", str(out / "reports"), "--gallery", "4"]
+    to_reports = [*dirs, "--reports-dir", str(out / "reports")]
+    common = [*to_reports, "--gallery", "4"]
     assert report.main(["bl", "--solution", str(bccd / "solution.csv"), *common]) == 0
     assert report.main(["mc", "--solution", str(digits / "solution.csv"), *common]) == 0
     assert report.main(["ml", "--study", "st", "--leaderboard", *common]) == 0  # test rows: bl's page covers them
+    assert report.main(["stack", *to_reports, "--gallery", "0"]) == 0
     return {"out": out, "oof": out / "oof", "tune": out / "tune", "reports": out / "reports", "bccd": bccd,
-            "digits": digits, "common": common}
+            "digits": digits}
 
 
 EXPECTED_FIGURES = {
@@ -110,6 +59,7 @@ EXPECTED_FIGURES = {
            "test-calibration", "test-worst"},
     "bl": {"fold-spread", "member-scores", "weights", "error-correlation", "oof-roc-pr", "oof-worst", "test-roc-pr",
            "test-threshold-f1", "test-cooccurrence", "test-calibration", "test-worst"},
+    "stack": {"member-scores", "weights", "error-correlation", "oof-roc-pr"},
     "study-st": {"history", "intermediate-values", "importances"},
     "leaderboard": {"leaderboard-bccd-multilabel", "leaderboard-digits-multiclass"},
 }
@@ -224,6 +174,17 @@ def test_blend_tables_equal_its_files_and_the_submission_score(project):
     assert all(same(tuned[m], expected[m]) for m in ("macro_f1", "micro_f1", "samples_f1"))
 
 
+def test_stacker_coefficients_equal_its_weights_file(project):
+    page = parse(project["reports"] / "stack" / "index.html")
+    weights = read_json(project["oof"] / "stack" / "weights.json")
+    rows = {r["class"]: r for r in records(page, "weights")}
+    assert set(rows) == set(weights["coef"])
+    for label, coefs in weights["coef"].items():
+        assert all(same(rows[label][member], value) for member, value in coefs.items())
+        assert same(rows[label]["intercept"], weights["intercept"][label])
+    assert "oof-worst" not in page.tables  # --gallery 0
+
+
 def test_study_tables_equal_its_summary(project):
     page = parse(project["reports"] / "study-st" / "index.html")
     summary = read_json(project["tune"] / "st-summary.json")
@@ -243,20 +204,23 @@ def test_leaderboard_chart_table_equals_kit_leaderboard(project):
     board = pd.read_csv(project["out"] / "subs" / "leaderboard.csv")  # written by kit.blend, same files
     shown = {r["name"]: r for t in ("leaderboard-bccd-multilabel", "leaderboard-digits-multiclass")
              for r in records(page, t)}
-    assert set(shown) == set(board["name"]) == {"ml", "ml-seed7", "mc", "bl"}
+    assert set(shown) == set(board["name"]) == {"ml", "ml-seed7", "mc", "bl", "stack"}
     for row in board.to_dict("records"):
         for metric in ("macro_f1", "log_loss", "thresholded_macro_f1", "thresholded_macro_f1_nested"):
             assert same(shown[row["name"]][metric], row[metric]), (row["name"], metric)
 
 
-def test_a_rewritten_report_drops_figures_it_no_longer_draws(project, tmp_path):
+def test_a_rewritten_report_drops_what_it_no_longer_shows(project, tmp_path):
     reports = tmp_path / "reports"
     shutil.copytree(project["reports"] / "mc", reports / "mc")
     assert (reports / "mc" / "test-confusion.png").exists()
-    assert report.main(["mc", "--oof-dir", str(project["oof"]), "--tune-dir", str(project["tune"]),
-                        "--reports-dir", str(reports), "--gallery", "2"]) == 0  # no --solution this time
+    # no --solution and no thresholds this time: no test section, no tuned tables
+    assert report.main(["mc", "--oof-dir", str(project["oof"]), "--tune-dir", str(tmp_path / "empty"),
+                        "--reports-dir", str(reports), "--gallery", "2"]) == 0
     assert not list((reports / "mc").glob("test-*.png"))
-    assert "test-scores" not in parse(reports / "mc" / "index.html").tables
+    tables = parse(reports / "mc" / "index.html").tables
+    assert "test-scores" not in tables and "threshold-summary" not in tables
+    assert "oof-classification-report-tuned" not in tables and len(tables["oof-worst"]) == 1 + 2
 
 
 @pytest.mark.parametrize("case", ["unknown run", "solution of other data", "missing solution", "unknown study"])

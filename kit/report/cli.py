@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--leaderboard", action="store_true", help="every run and blend's OOF scores as a chart")
     parser.add_argument("--solution", default=None,
                         help="the competition's solution.csv: also report on the test rows")
-    parser.add_argument("--gallery", type=int, default=16, help="images in the worst-predictions gallery")
+    parser.add_argument("--gallery", type=int, default=16, help="images in the worst-predictions gallery (0: none)")
     parser.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///<tune-dir>/<study>.db)")
     parser.add_argument("--oof-dir", default="oof")
     parser.add_argument("--tune-dir", default="tune")
@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if not (args.names or args.all or args.study or args.leaderboard):
         build_parser().error("name a run or blend, or pass --all, --study NAME or --leaderboard")
+    if args.gallery < 0:
+        build_parser().error("--gallery must be 0 (no gallery) or more")
     # heavy imports (matplotlib, torch through kit.crossval) only once the command line is valid
     from kit.report.inputs import ReportError, load_inputs
     from kit.report.leaderboard import write_leaderboard_report

@@ -47,7 +47,7 @@ def worst_rows(ids, Y: np.ndarray, P: np.ndarray, D: np.ndarray, task: str, clas
     """The `n` rows with the highest loss, worst first: id, loss, true and predicted labels."""
     losses = row_losses(Y, P, task)
     order = np.argsort(-losses, kind="stable")[:n]
-    return pd.DataFrame({"id": np.asarray(ids)[order], "row": order, "loss": losses[order],
+    return pd.DataFrame({"id": np.asarray(ids)[order], "loss": losses[order],
                          "true": [label_names(Y[r], classes, task) for r in order],
                          "predicted": [label_names(D[r], classes, task) for r in order]})
 

@@ -20,6 +20,15 @@ from kit.score import competition_scores
 THUMBNAIL = 96
 
 
+def decisions(inputs: ReportInputs, P: np.ndarray) -> np.ndarray:
+    """0/1 decisions with the tuned thresholds / biases when the run has them, else at 0.5 / argmax."""
+    return decide(P, inputs.run.task, 0.5 if inputs.values is None else inputs.values)
+
+
+def decided_by(inputs: ReportInputs) -> str:
+    return "tuned thresholds" if inputs.values is not None else "the default rule"
+
+
 def add_scores(page: Page, inputs: ReportInputs) -> None:
     page.section("OOF scores per fold")
     page.table(curves.fold_table(inputs.scores), "fold-scores",
@@ -73,33 +82,32 @@ def add_diagnostics(page: Page, Y: np.ndarray, P: np.ndarray, inputs: ReportInpu
         page.figure(multilabel.roc_pr_figure(Y, P, classes, where), f"{where}-roc-pr")
         page.figure(multilabel.threshold_f1_figure(Y, P, classes, values), f"{where}-threshold-f1",
                     "F1 against the threshold (predict when p >= t); dotted 0.5, dashed the tuned threshold")
-        decided_by = "tuned thresholds" if values is not None else "0.5"
-        D = decide(P, task, 0.5 if values is None else values)
-        page.figure(multilabel.cooccurrence_figure(Y, D, classes, decided_by), f"{where}-cooccurrence")
+        page.figure(multilabel.cooccurrence_figure(Y, decisions(inputs, P), classes, decided_by(inputs)),
+                    f"{where}-cooccurrence")
     else:
         y, d = Y.argmax(1), P.argmax(1)
         page.figure(multiclass.confusion_figure(y, d, classes, where), f"{where}-confusion")
         page.table(multiclass.report_table(y, d, classes), f"{where}-classification-report",
                    "scikit-learn's classification report at argmax")
         if values is not None:
-            page.table(multiclass.report_table(y, decide(P, task, values).argmax(1), classes),
+            page.table(multiclass.report_table(y, decisions(inputs, P).argmax(1), classes),
                        f"{where}-classification-report-tuned", "the same with the tuned class biases")
         page.table(multiclass.top_confusions(y, d, classes), f"{where}-top-confusions", "most frequent confusions")
     page.figure(errors.calibration_figure(Y, P, task, where), f"{where}-calibration")
 
 
 def add_gallery(page: Page, inputs: ReportInputs, ids, Y: np.ndarray, P: np.ndarray, where: str, n: int) -> None:
-    task, classes = inputs.run.task, inputs.run.classes
-    D = decide(P, task, 0.5 if inputs.values is None else inputs.values)
-    worst = errors.worst_rows(ids, Y, P, D, task, classes, n)
+    if n <= 0:
+        return
+    worst = errors.worst_rows(ids, Y, P, decisions(inputs, P), inputs.run.task, inputs.run.classes, n)
     page.section(f"Worst {where} predictions (highest loss)")
     if inputs.image_error:
         page.note(inputs.image_error)
     else:
         thumbs = [load_resized(inputs.image_paths[str(i)], THUMBNAIL) for i in worst["id"]]
-        page.figure(errors.gallery_figure(thumbs, worst), f"{where}-worst", "true / predicted labels "
-                    f"({'tuned thresholds' if inputs.values is not None else 'default rule'})", photos=True)
-    page.table(worst.drop(columns="row"), f"{where}-worst")
+        page.figure(errors.gallery_figure(thumbs, worst), f"{where}-worst",
+                    f"true / predicted labels (by {decided_by(inputs)})", photos=True)
+    page.table(worst, f"{where}-worst")
 
 
 def add_test(page: Page, inputs: ReportInputs, gallery: int) -> None:
@@ -108,7 +116,7 @@ def add_test(page: Page, inputs: ReportInputs, gallery: int) -> None:
     page.section(f"Test rows scored against {inputs.solution}")
     rows = [{"decisions": "0.5 / argmax", **competition_scores(Y, P, run.task, has_probabilities=True)}]
     if inputs.values is not None:
-        D = decide(P, run.task, inputs.values).astype(np.float64)
+        D = decisions(inputs, P).astype(np.float64)
         rows.append({"decisions": "tuned", **competition_scores(Y, D, run.task, has_probabilities=False)})
     page.table(pd.DataFrame(rows), "test-scores", "kit.score's metrics on test.csv")
     add_diagnostics(page, Y, P, inputs, "test")
