@@ -1,6 +1,7 @@
 """python -m kit.demo : the whole flow on the embedded data, through the same CLIs a user types.
 
-    kit.cv (two backbones) -> kit.tune thresholds -> kit.blend -> submissions/<blend>.csv -> kit.score -> kit.report
+    kit.cv (two backbones) -> kit.tune thresholds -> kit.blend -> submissions/<blend>.csv -> kit.score
+    -> kit.report (reports/<blend>/index.html)
 
 Sized to finish in under 10 minutes on a 2-core CPU. Finished runs are reused, so a second call only
 re-blends. Pass --data DIR to run the same flow on another competition folder.

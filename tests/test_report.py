@@ -57,8 +57,8 @@ EXPECTED_FIGURES = {
            "oof-calibration", "oof-worst"},
     "mc": {"fold-spread", "learning-curves", "oof-confusion", "oof-calibration", "oof-worst", "test-confusion",
            "test-calibration", "test-worst"},
-    "bl": {"fold-spread", "member-scores", "weights", "error-correlation", "oof-roc-pr", "oof-worst", "test-roc-pr",
-           "test-threshold-f1", "test-cooccurrence", "test-calibration", "test-worst"},
+    "bl": {"fold-spread", "member-scores", "weights", "error-correlation", "oof-roc-pr", "oof-worst",
+           "test-roc-pr", "test-threshold-f1", "test-cooccurrence", "test-calibration", "test-worst"},
     "stack": {"member-scores", "weights", "error-correlation", "oof-roc-pr"},
     "study-st": {"history", "intermediate-values", "importances"},
     "leaderboard": {"leaderboard-bccd-multilabel", "leaderboard-digits-multiclass"},
@@ -130,7 +130,8 @@ def test_multilabel_run_tables_equal_its_files(project):
 
 def test_multiclass_run_tables_equal_its_files(project):
     page = parse(project["reports"] / "mc" / "index.html")
-    scores, spec = read_json(project["oof"] / "mc" / "scores.json"), read_json(project["tune"] / "mc" / "thresholds.json")
+    scores = read_json(project["oof"] / "mc" / "scores.json")
+    spec = read_json(project["tune"] / "mc" / "thresholds.json")
     check_fold_scores(page, scores)
     check_thresholds(page, spec)
     report_rows = {r["class"]: r for r in records(page, "oof-classification-report")}

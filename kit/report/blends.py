@@ -29,7 +29,8 @@ def weights_figure(table: pd.DataFrame):
     if "class" in table.columns:
         coef = table.drop(columns=["class", "intercept"])
         values = coef.to_numpy(dtype=float)
-        limit = max(np.nan_to_num(np.abs(values)).max(), 1e-9)  # symmetric scale, white is 0; NaN: a constant class
+        # symmetric colour scale, white at 0; NaN coefficients belong to a class with one value only
+        limit = max(np.nan_to_num(np.abs(values)).max(), 1e-9)
         fig, (ax,) = subplots(1, 1, width=1.0 + 0.5 * coef.shape[1], height=1.0 + 0.3 * len(table))
         image = ax.imshow(values, cmap="RdBu_r", aspect="auto", vmin=-limit, vmax=limit)
         ax.set_xticks(range(coef.shape[1]), coef.columns, rotation=90)

@@ -19,12 +19,15 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", metavar="NAME", help="runs / blends under --oof-dir")
     parser.add_argument("--all", action="store_true", help="every finished run and blend")
-    parser.add_argument("--study", nargs="+", default=[], metavar="NAME", help="Optuna studies of kit.tune hparams")
+    parser.add_argument("--study", nargs="+", default=[], metavar="NAME",
+                        help="Optuna studies of kit.tune hparams")
     parser.add_argument("--leaderboard", action="store_true", help="every run and blend's OOF scores as a chart")
     parser.add_argument("--solution", default=None,
-                        help="the competition's solution.csv: also report on the test rows")
-    parser.add_argument("--gallery", type=int, default=16, help="images in the worst-predictions gallery (0: none)")
-    parser.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///<tune-dir>/<study>.db)")
+                        help="the competition's solution.csv: also report on the test rows (of every run named)")
+    parser.add_argument("--gallery", type=int, default=16,
+                        help="images in the worst-predictions gallery (0: none)")
+    parser.add_argument("--storage", default=None,
+                        help="Optuna storage URL (default: sqlite:///<tune-dir>/<study>.db)")
     parser.add_argument("--oof-dir", default="oof")
     parser.add_argument("--tune-dir", default="tune")
     parser.add_argument("--reports-dir", default="reports")
@@ -37,7 +40,7 @@ def main(argv=None) -> int:
         build_parser().error("name a run or blend, or pass --all, --study NAME or --leaderboard")
     if args.gallery < 0:
         build_parser().error("--gallery must be 0 (no gallery) or more")
-    # heavy imports (matplotlib, torch through kit.crossval) only once the command line is valid
+    # matplotlib and friends only once the command line is valid (torch only when a run is reported)
     from kit.report.inputs import ReportError, load_inputs
     from kit.report.leaderboard import write_leaderboard_report
     from kit.report.run_page import write_run_report

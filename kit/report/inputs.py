@@ -9,13 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.crossval import RUNTIME_KEYS
 from kit.metrics import MULTICLASS
 from kit.runs import ID, RunPredictions, finished_runs, load_run, read_json
 from kit.score import read_table
 from kit.submission import read_thresholds, thresholds_path
-
-SEED_KEYS = {"seed", "name"} | RUNTIME_KEYS  # keys that may differ between seeds of one config
 
 
 class ReportError(ValueError):
@@ -89,14 +86,19 @@ def seed_runs(run: RunPredictions) -> list[tuple[str, int, dict]]:
     own but for the seed, name and runtime-only keys; this run included. Empty for blends."""
     if run.config.get("kind") != "run":
         return []
+    from kit.crossval import RUNTIME_KEYS  # torch comes with it: imported only when needed
+
+    may_differ = {"seed", "name"} | RUNTIME_KEYS
+
     def same_config(train):
-        keys = (set(train) | set(run.config["train"])) - SEED_KEYS
+        keys = (set(train) | set(run.config["train"])) - may_differ
         return all(train.get(k) == run.config["train"].get(k) for k in keys)
     found = []
     for path in finished_runs(run.path.parent):
         config = read_json(path / "config.json")
-        if config.get("kind") == "run" and same_config(config.get("train", {})) \
-                and config.get("folds_sha256") == run.config.get("folds_sha256") and (path / "scores.json").exists():
+        same_folds = config.get("folds_sha256") == run.config.get("folds_sha256")
+        if config.get("kind") == "run" and same_folds and same_config(config.get("train", {})) \
+                and (path / "scores.json").exists():
             found.append((path.name, config["train"]["seed"], read_json(path / "scores.json")["overall"]))
     return found
 

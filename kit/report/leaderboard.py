@@ -6,11 +6,12 @@ from pathlib import Path
 
 from kit.leaderboard import leaderboard
 from kit.report.page import Page
-from kit.report.plots import metric_bars
+from kit.report.plots import metric_bars, styled
 
 ID_COLUMNS = ("name", "kind", "data", "task", "method")
 
 
+@styled
 def write_leaderboard_report(oof_dir: str | Path, tune_dir: str | Path, reports_dir: str | Path) -> Path:
     table = leaderboard(oof_dir, tune_dir)
     page = Page("kit report: leaderboard", Path(reports_dir) / "leaderboard")

@@ -87,8 +87,9 @@ class Page:
 
     def write(self) -> Path:
         body = "\n".join(self.parts)
-        text = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(self.title)}</title>"
-                f"<style>{STYLE}</style></head>\n<body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n")
+        title = html.escape(self.title)
+        text = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title><style>{STYLE}</style>"
+                f"</head>\n<body><h1>{title}</h1>\n{body}\n</body></html>\n")
         index = atomic_write(self.folder / "index.html", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         for stale in set(self.folder.glob("*.png")) - set(self.pngs):
             stale.unlink()

@@ -2,6 +2,7 @@
 100 dpi, and the few layouts several figures use."""
 from __future__ import annotations
 
+import functools
 import textwrap
 
 import matplotlib
@@ -13,7 +14,17 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 DPI = 100
-plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "legend.fontsize": 7, "figure.dpi": DPI})
+STYLE = {"font.size": 8, "axes.titlesize": 9, "legend.fontsize": 7}
+
+
+def styled(write):
+    """Run a report writer with the report's small fonts, leaving the caller's matplotlib settings as they
+    were (kit may run inside a notebook)."""
+    @functools.wraps(write)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context(STYLE):
+            return write(*args, **kwargs)
+    return wrapper
 
 
 def subplots(nrows: int = 1, ncols: int = 1, width: float = 4.0, height: float = 3.2):

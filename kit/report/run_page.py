@@ -12,9 +12,10 @@ import pandas as pd
 
 from kit.cache import load_resized
 from kit.metrics import DEFAULT_METRIC, GREATER_IS_BETTER, MULTILABEL, decide
-from kit.report import blends, curves, errors, multiclass, multilabel
+from kit.report import blends, curves, mistakes, multiclass, multilabel
 from kit.report.inputs import ReportInputs
 from kit.report.page import Page
+from kit.report.plots import styled
 from kit.score import competition_scores
 
 THUMBNAIL = 96
@@ -93,19 +94,19 @@ def add_diagnostics(page: Page, Y: np.ndarray, P: np.ndarray, inputs: ReportInpu
             page.table(multiclass.report_table(y, decisions(inputs, P).argmax(1), classes),
                        f"{where}-classification-report-tuned", "the same with the tuned class biases")
         page.table(multiclass.top_confusions(y, d, classes), f"{where}-top-confusions", "most frequent confusions")
-    page.figure(errors.calibration_figure(Y, P, task, where), f"{where}-calibration")
+    page.figure(mistakes.calibration_figure(Y, P, task, where), f"{where}-calibration")
 
 
 def add_gallery(page: Page, inputs: ReportInputs, ids, Y: np.ndarray, P: np.ndarray, where: str, n: int) -> None:
     if n <= 0:
         return
-    worst = errors.worst_rows(ids, Y, P, decisions(inputs, P), inputs.run.task, inputs.run.classes, n)
+    worst = mistakes.worst_rows(ids, Y, P, decisions(inputs, P), inputs.run.task, inputs.run.classes, n)
     page.section(f"Worst {where} predictions (highest loss)")
     if inputs.image_error:
         page.note(inputs.image_error)
     else:
         thumbs = [load_resized(inputs.image_paths[str(i)], THUMBNAIL) for i in worst["id"]]
-        page.figure(errors.gallery_figure(thumbs, worst), f"{where}-worst",
+        page.figure(mistakes.gallery_figure(thumbs, worst), f"{where}-worst",
                     f"true / predicted labels (by {decided_by(inputs)})", photos=True)
     page.table(worst, f"{where}-worst")
 
@@ -123,6 +124,7 @@ def add_test(page: Page, inputs: ReportInputs, gallery: int) -> None:
     add_gallery(page, inputs, run.test["id"].to_numpy(), Y, P, "test", gallery)
 
 
+@styled
 def write_run_report(inputs: ReportInputs, reports_dir: str | Path, gallery: int = 16) -> Path:
     """Draw the report of `inputs` (see `kit.report.inputs.load_inputs`); returns its index.html."""
     run = inputs.run

@@ -6,7 +6,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import matplotlib
 import optuna
 import pandas as pd
 from optuna.importance import FanovaImportanceEvaluator
@@ -15,9 +14,13 @@ from optuna.visualization import matplotlib as optuna_plots
 
 from kit.report.inputs import ReportError
 from kit.report.page import Page
+from kit.report.plots import styled
 from kit.runs import read_json
 
-IMPORTANCE_SEED = 0  # fANOVA fits a random forest: a fixed seed keeps the table and the figure equal
+
+def fanova() -> FanovaImportanceEvaluator:
+    """fANOVA fits a random forest: a fixed seed keeps the table and the figure equal."""
+    return FanovaImportanceEvaluator(seed=0)
 
 
 def laid_out(fig):
@@ -61,6 +64,7 @@ def best_vs_default(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@styled
 def write_study_report(study_name: str, reports_dir: str | Path, tune_dir: str | Path = "tune",
                        storage: str | None = None) -> Path:
     """`<reports_dir>/study-<study>/index.html`."""
@@ -73,9 +77,8 @@ def write_study_report(study_name: str, reports_dir: str | Path, tune_dir: str |
     if not complete:
         page.note("no trial has finished yet")
         return page.write()
-    # Optuna's plots switch matplotlib to its own style globally (kept inside this page by rc_context) and
-    # are marked experimental
-    with matplotlib.rc_context(), warnings.catch_warnings():
+    # Optuna's plots switch matplotlib to their own style (undone when @styled returns); they are experimental
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         page.section("Best trial vs the defaults")
         page.table(best_vs_default(study), "best-vs-default")
@@ -87,9 +90,8 @@ def write_study_report(study_name: str, reports_dir: str | Path, tune_dir: str |
                         "the metric each trial reported per epoch (what the pruner saw)")
         page.section("Parameter importances (fANOVA)")
         try:
-            importances = optuna.importance.get_param_importances(
-                study, evaluator=FanovaImportanceEvaluator(seed=IMPORTANCE_SEED))
-            chart = optuna_plots.plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=IMPORTANCE_SEED))
+            importances = optuna.importance.get_param_importances(study, evaluator=fanova())
+            chart = optuna_plots.plot_param_importances(study, evaluator=fanova())
         except (RuntimeError, ValueError) as err:  # too few trials, or nothing varied yet
             page.note(f"importances not available: {err}")
         else:

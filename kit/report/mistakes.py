@@ -60,7 +60,6 @@ def gallery_figure(thumbnails: list[np.ndarray], worst: pd.DataFrame, ncols: int
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"{row.id}  loss {row.loss:.2f}", fontsize=7)
-        ax.set_xlabel(textwrap.fill(f"true: {row.true}", 36) + "\n" + textwrap.fill(f"pred: {row.predicted}", 36),
-                      fontsize=6,
-                      color="tab:red" if row.true != row.predicted else "black")
+        labels = textwrap.fill(f"true: {row.true}", 36) + "\n" + textwrap.fill(f"pred: {row.predicted}", 36)
+        ax.set_xlabel(labels, fontsize=6, color="tab:red" if row.true != row.predicted else "black")
     return fig
