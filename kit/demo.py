@@ -1,6 +1,7 @@
 """python -m kit.demo : the whole flow on the embedded data, through the same CLIs a user types.
 
     kit.cv (two backbones) -> kit.tune thresholds -> kit.blend -> submissions/<blend>.csv -> kit.score
+    -> kit.report (reports/<blend>/index.html)
 
 Sized to finish in under 10 minutes on a 2-core CPU. Finished runs are reused, so a second call only
 re-blends. Pass --data DIR to run the same flow on another competition folder.
@@ -12,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from kit import blend, cv, score, tune
+from kit import blend, cv, report, score, tune
 from kit.data import EMBEDDED_DATA
 from kit.runs import is_complete
 
@@ -59,6 +60,8 @@ def main(argv=None) -> int:
     if solution.exists() and submission.exists():
         step(f"kit.score {submission} (local test score against {solution})")
         score.main([str(submission), "--solution", str(solution)])
+    step(f"kit.report {name} (the blend as pictures: one offline HTML page)")
+    report.main([name] + (["--solution", str(solution)] if solution.exists() else []))  # prints the page's path
     print(f"\ndone in {time.perf_counter() - started:.0f}s; submission: {submission}")
     return 0
 

@@ -1,0 +1,5 @@
+import sys
+
+from kit.report import main
+
+sys.exit(main())
