@@ -17,7 +17,7 @@ from html_tables import PNG_PREFIX, parse, records, same
 from PIL import Image
 
 from kit import blend, report, tune
-from kit.hparams import main as hparams_main
+from kit.tune.hparams import main as hparams_main
 from kit.runs import read_json
 from kit.score import score_submission
 

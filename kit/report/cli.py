@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gallery", type=int, default=16,
                         help="images in the worst-predictions gallery (0: none)")
     parser.add_argument("--storage", default=None,
-                        help="Optuna storage URL (default: sqlite:///<tune-dir>/<study>.db)")
+                        help="Optuna storage (default: kit.tune hparams' own: journal:<tune-dir>/<study>.log)")
     parser.add_argument("--oof-dir", default="oof")
     parser.add_argument("--tune-dir", default="tune")
     parser.add_argument("--reports-dir", default="reports")

@@ -16,6 +16,7 @@ from kit.report.inputs import ReportError
 from kit.report.page import Page
 from kit.report.plots import styled
 from kit.runs import read_json
+from kit.tune.studies import JOURNAL, Heartbeat, default_storage, open_storage
 
 
 def fanova() -> FanovaImportanceEvaluator:
@@ -30,16 +31,19 @@ def laid_out(fig):
 
 
 def load_study(study_name: str, storage: str | None, tune_dir: str | Path) -> optuna.Study:
-    """The study from `storage` (default: kit's `sqlite:///<tune_dir>/<study>.db`), with a clear error."""
-    if storage is None:
-        db = Path(tune_dir) / f"{study_name}.db"
-        if not db.exists():
-            raise ReportError(f"{db} does not exist: no study {study_name!r} under {tune_dir} (see --storage)")
-        storage = f"sqlite:///{db}"
+    """The study from `storage` (default: where kit.tune hparams keeps it: `journal:<tune_dir>/<study>.log`,
+    or the sqlite file of an older kit), with a clear error."""
     try:
-        return optuna.load_study(study_name=study_name, storage=storage)
+        spec = storage or default_storage(Path(tune_dir), study_name)
+        if storage is None:
+            path = Path(spec.removeprefix(JOURNAL).removeprefix("sqlite:///"))
+            if not path.exists():
+                raise ReportError(f"{path} does not exist: no study {study_name!r} under {tune_dir} (see --storage)")
+        return optuna.load_study(study_name=study_name, storage=open_storage(spec, Heartbeat(None, 1.0)))
     except KeyError as err:
-        raise ReportError(f"{storage}: holds no study {study_name!r}") from err
+        raise ReportError(f"{storage or tune_dir}: holds no study {study_name!r}") from err
+    except ValueError as err:
+        raise ReportError(str(err)) from err
 
 
 def study_table(study: optuna.Study, metric: str | None) -> pd.DataFrame:
