@@ -158,14 +158,16 @@ def _scalar_type(tp):
     return typing.get_args(inner)[0] if typing.get_origin(inner) is list else inner
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, several: tuple[str, ...] = ()) -> None:
     """One `--flag-name` per config field. Every default is None so that only the flags the user typed
-    override a `--config` file."""
+    override a `--config` file. Fields in `several` take one or more values (one config per value)."""
     hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         kind = _scalar_type(hints[f.name])
         extra = {k: v for k, v in f.metadata.items() if k != "help"}
+        if f.name in several:
+            extra["nargs"] = "+"
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f.metadata["help"])
         else:
