@@ -17,6 +17,7 @@ from kit import metrics
 from kit.cache import cached_images
 from kit.config import TrainConfig
 from kit.data import EMBEDDED_DATA, Competition, load_competition
+from kit.distributed import barrier, current, main_first
 from kit.folds import folds_file_name, get_or_create_folds
 from kit.losses import resolve_loss
 from kit.model import create_model
@@ -101,15 +102,12 @@ def fold_is_done(run_dir: Path, fold: int) -> bool:
     return (run_dir / f"fold{fold}" / "oof.csv").exists()
 
 
-def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool = False,
-           overwrite: bool = False, quiet: bool = False, on_epoch=None, log=print) -> dict | None:
-    """Train the requested folds (default all) of `cfg`; returns the run's scores once every fold exists.
-
-    `on_epoch(fold, epoch, score)` is forwarded to the training loop (Optuna pruning)."""
-    # --- validate everything before any training: data, folds, run folder, interrupted folds
+def prepare_run(cfg: TrainConfig, todo: list[int], resume: bool, overwrite: bool, claim: bool = True, log=print):
+    """Everything before training: validate, decode into the cache, write the folds file, claim the run.
+    Returns (competition, images, test images, folds, runtime, run folder)."""
+    # --- validate everything before any work: data, folds, loss, model and weights, run folder
     comp = load_data(cfg)
     run_dir = Path(cfg.oof_dir) / cfg.run_name
-    todo = list(range(cfg.folds)) if folds_to_run is None else list(folds_to_run)
     bad = [k for k in todo if not 0 <= k < cfg.folds]
     if bad:
         raise RunError(f"--fold {bad} out of range: the run has folds 0..{cfg.folds - 1}")
@@ -126,10 +124,23 @@ def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool
     images, test_images = cached_inputs(cfg, comp, log=log)
     # --- only now write anything: the folds (once per data, K and seed), then the run's config
     folds_path = get_or_create_folds(comp, cfg.folds, cfg.fold_seed, Path(cfg.folds_dir))
-    folds = read_folds(folds_path)
     runtime = resolve_memory_format(cfg, len(comp.classes), resolve_runtime(cfg.device, cfg.amp, cfg.channels_last,
                                                                             cfg.num_workers), log)
-    claim_run_dir(run_dir, run_description(cfg, comp, folds_path), overwrite)
+    if claim:
+        claim_run_dir(run_dir, run_description(cfg, comp, folds_path), overwrite)
+    return comp, images, test_images, read_folds(folds_path), runtime, run_dir
+
+
+def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool = False,
+           overwrite: bool = False, quiet: bool = False, on_epoch=None, log=print) -> dict | None:
+    """Train the requested folds (default all) of `cfg`; returns the run's scores once every fold exists.
+
+    `on_epoch(fold, epoch, score)` is forwarded to the training loop (Optuna pruning). Under torchrun, rank 0
+    prepares and writes, every rank trains its share of each batch (kit.distributed)."""
+    dist = current()
+    todo = list(range(cfg.folds)) if folds_to_run is None else list(folds_to_run)
+    comp, images, test_images, folds, runtime, run_dir = main_first(dist, lambda: prepare_run(
+        cfg, todo, resume, overwrite and dist.main, claim=dist.main, log=log))
     fold_of = folds.set_index(ID).loc[comp.train_ids, FOLD].to_numpy()
 
     for k in todo:
@@ -140,9 +151,13 @@ def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool
                         test_images)
         result = train_fold(cfg, data, runtime, run_dir / f"fold{k}", resume, quiet=quiet, log=log,
                             on_epoch=None if on_epoch is None else lambda e, s, k=k: on_epoch(k, e, s))
-        write_fold_outputs(run_dir / f"fold{k}", k, comp, data.valid_rows, result)
-        log(f"fold {k}: best {cfg.metric or metrics.DEFAULT_METRIC[comp.task]} {result.best_score:.4f} "
-            f"at epoch {result.best_epoch}")
+        if dist.main:
+            write_fold_outputs(run_dir / f"fold{k}", k, comp, data.valid_rows, result)
+            log(f"fold {k}: best {cfg.metric or metrics.DEFAULT_METRIC[comp.task]} {result.best_score:.4f} "
+                f"at epoch {result.best_epoch}")
+        barrier(dist)
+    if not dist.main:
+        return None
     if all(fold_is_done(run_dir, k) for k in range(cfg.folds)):
         return assemble_run(run_dir, cfg.folds, comp, folds, log=log)
     log(f"{run_dir}: folds {[k for k in range(cfg.folds) if not fold_is_done(run_dir, k)]} still to run")

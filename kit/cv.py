@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from kit.config import add_config_flags, resolve_config
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from kit.crossval import RunError, run_cv  # heavy imports (torch) after argparse's --help
+    from kit.distributed import init_from_env
     models = args.model or [None]
     try:
         cfgs = [resolve_config(argparse.Namespace(**{**vars(args), "model": m}), args.config) for m in models]
@@ -38,8 +40,11 @@ def main(argv=None) -> int:
             from kit.schedule import parse_devices, schedule
 
             return schedule(cfgs, parse_devices(args.devices), args.fold, args.overwrite)
-        run_cv(cfgs[0], folds_to_run=args.fold, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
-               log=(lambda *a, **k: None) if args.quiet else print)
+        dist, device = init_from_env(cfgs[0].device)  # under torchrun: this rank's process group and device
+        cfg = replace(cfgs[0], device=device)
+        quiet = args.quiet or not dist.main
+        run_cv(cfg, folds_to_run=args.fold, resume=args.resume, overwrite=args.overwrite, quiet=quiet,
+               log=(lambda *a, **k: None) if quiet else print)
     except (ValueError, FileNotFoundError, RunError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -17,18 +17,21 @@ def item_seed(seed: int, fold: int, epoch: int, position: int) -> int:
 class EpochSampler(Sampler):
     """Yields (row, augmentation seed) pairs; the order is a pure function of (seed, fold, epoch).
 
-    `row_weights` switches to weighted sampling with replacement (the `sampler` balance method)."""
+    `row_weights` switches to weighted sampling with replacement (the `sampler` balance method); `rank` and
+    `world` give a data-parallel process its share of the same global order."""
 
-    def __init__(self, n: int, seed: int, fold: int, shuffle: bool, row_weights: np.ndarray | None = None):
+    def __init__(self, n: int, seed: int, fold: int, shuffle: bool, row_weights: np.ndarray | None = None,
+                 rank: int = 0, world: int = 1):
         self.n, self.seed, self.fold, self.shuffle = n, seed, fold, shuffle
         self.row_weights = None if row_weights is None else row_weights / row_weights.sum()
+        self.rank, self.world = rank, world
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // self.world)
 
     def __iter__(self):
         rng = np.random.default_rng([self.seed, self.fold, self.epoch])
@@ -37,6 +40,10 @@ class EpochSampler(Sampler):
         else:
             order = rng.permutation(self.n) if self.shuffle else np.arange(self.n)
         seeds = rng.integers(0, 2**31 - 1, size=self.n)
+        if self.world > 1:  # data-parallel: the same global order, every world-th item, padded to equal shares
+            pad = len(self) * self.world - self.n
+            order, seeds = np.concatenate([order, order[:pad]]), np.concatenate([seeds, seeds[:pad]])
+            order, seeds = order[self.rank::self.world], seeds[self.rank::self.world]
         return iter(zip(order.tolist(), seeds.tolist()))
 
 

@@ -38,7 +38,8 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, ema, runtime: R
     """One pass over `loader`; an optimizer step every `accum_steps` batches (and at the end), each stepping
     the per-update schedule and the EMA; returns the mean loss."""
     model.train()
-    mean, std = normalisation(model, runtime.device)
+    bare = getattr(model, "module", model)  # a DistributedDataParallel wrapper trains; the bare model is described
+    mean, std = normalisation(bare, runtime.device)
     to_dev = lambda t: None if t is None else t.to(runtime.device, non_blocking=True)  # noqa: E731
     pos_weight, class_weight = to_dev(balancer.pos_weight), to_dev(balancer.class_weight)
     state.setdefault("micro", 1)
@@ -76,7 +77,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, ema, runtime: R
             state["step"] += 1
             scheduler.step_update(num_updates=state["step"])
             if ema is not None:
-                ema.update(model, step=state["step"])
+                ema.update(bare, step=state["step"])
         if not quiet and count % 10 == 1:  # .item() waits for the GPU: only now and then
             bar.set_postfix(loss=f"{total.item() / count:.4f}")
     return total.item() / max(count, 1)

@@ -15,11 +15,13 @@ import torch
 from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
 from timm.utils import ModelEmaV3
+from torch.nn.parallel import DistributedDataParallel
 
 from kit import metrics
 from kit.augment import build_augmentation
 from kit.balance import BatchBalancer
 from kit.config import TrainConfig
+from kit.distributed import Dist, barrier, current, gather_rows, share
 from kit.inference import predict, tta_views
 from kit.loader import CachedImages, EpochSampler, item_seed, make_loader
 from kit.model import create_model, set_backbone_trainable
@@ -51,6 +53,12 @@ class FoldResult:
     history: list[dict] = field(default_factory=list)
 
 
+def predict_shared(model, images, task, runtime, batch, views, scales, rows, dist: Dist) -> np.ndarray:
+    """Predictions of `rows`, each data-parallel rank predicting its share, gathered in order."""
+    part = predict(model, images, task, runtime, batch, views, scales, rows=share(rows, dist))
+    return gather_rows(part, len(rows), dist)
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
@@ -66,20 +74,25 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
 
     # --- setup: model, optimizer, schedule, EMA, balancing, data
     torch.manual_seed(item_seed(cfg.seed, data.fold, 0, EPOCH_POSITION - 1))
+    dist = current()
     model = create_model(cfg.model, num_classes, cfg.pretrained, cfg.weights, cfg.drop_rate,
                          cfg.drop_path_rate, in_chans=cfg.input_channels, log=log).to(runtime.device)
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    net = model if not dist.active else DistributedDataParallel(  # trains; `model` is what is saved
+        model, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None,
+        find_unused_parameters=cfg.freeze_epochs > 0)  # a frozen backbone gets no gradients
     Y_train = data.Y[data.train_rows]
     target = cfg.balance_target if cfg.balance_target in ("uniform", "train") else float(cfg.balance_target)
     balancer = BatchBalancer(cfg.balance, data.task, Y_train, target=target)
     sampler = EpochSampler(len(data.train_rows), cfg.seed, data.fold, shuffle=True,
-                           row_weights=balancer.sampler_weights)
+                           row_weights=balancer.sampler_weights, rank=dist.rank, world=dist.world)
     train_set = CachedImages(data.images, data.train_rows, data.Y[data.train_rows].astype(np.float32),
                              build_augmentation(cfg.aug, cfg.symmetry, cfg.input_channels))
     # drop_last avoids a 1-sample batch (BatchNorm fails on it) when the fold size is unlucky
-    loader = make_loader(train_set, cfg.batch_size, sampler, runtime.num_workers, runtime.pin_memory,
-                         drop_last=len(data.train_rows) > cfg.batch_size)
+    batch = cfg.batch_size // dist.world  # data-parallel: the global batch stays --batch-size
+    loader = make_loader(train_set, batch, sampler, runtime.num_workers, runtime.pin_memory,
+                         drop_last=len(sampler) > batch)
     optimizer = create_optimizer_v2(model, opt=cfg.opt, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                     layer_decay=cfg.layer_decay)
     scheduler, _ = create_scheduler_v2(optimizer, sched="cosine", num_epochs=cfg.epochs, min_lr=cfg.min_lr,
@@ -117,7 +130,7 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
         set_backbone_trainable(model, epoch >= cfg.freeze_epochs)
 
         # --- train one epoch
-        mean_loss = train_one_epoch(model, loader, optimizer, scheduler, scaler, ema, runtime, data.task, balancer,
+        mean_loss = train_one_epoch(net, loader, optimizer, scheduler, scaler, ema, runtime, data.task, balancer,
                                     gen, state, loss=cfg.loss or "auto", label_smoothing=cfg.label_smoothing,
                                     mixup=cfg.mixup, accum_steps=cfg.accum_steps, clip_grad=cfg.clip_grad,
                                     desc=f"fold {data.fold} epoch {epoch + 1}/{cfg.epochs}", quiet=quiet, log=log)
@@ -125,8 +138,8 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
         # --- validate (the EMA weights when kept) and keep the selected weights (best so far, or the last)
         eval_model = ema.module if ema is not None else model
         eval_bs = cfg.eval_batch_size or 4 * cfg.batch_size
-        valid_probs = predict(eval_model, data.images, data.task, runtime, eval_bs, [lambda x: x],
-                              rows=data.valid_rows)
+        valid_probs = predict_shared(eval_model, data.images, data.task, runtime, eval_bs, [lambda x: x], (1.0,),
+                                     data.valid_rows, dist)
         Y_valid = data.Y[data.valid_rows]
         score = metrics.score(metric, Y_valid, valid_probs, data.task)
         row = {"fold": data.fold, "epoch": epoch + 1, "train_loss": mean_loss,
@@ -135,21 +148,24 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
         improved = metrics.is_better(metric, score, state["best_score"]) or cfg.select == "last"
         if improved:
             state.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0)
-            save_checkpoint(best_path, {"model": eval_model.state_dict(), "config": asdict(cfg),
-                                        "runtime": runtime.describe(), "epoch": epoch + 1, "score": score,
-                                        "metric": metric})
+            if dist.main:
+                save_checkpoint(best_path, {"model": eval_model.state_dict(), "config": asdict(cfg),
+                                            "runtime": runtime.describe(), "epoch": epoch + 1, "score": score,
+                                            "metric": metric})
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
         state["history"].append(row)
 
-        # --- checkpoint: everything needed to resume exactly after this epoch
-        save_checkpoint(last_path, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None, "state": state, "config": asdict(cfg),
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-        })
+        # --- checkpoint: everything needed to resume exactly after this epoch (rank 0 writes, all wait)
+        if dist.main:
+            save_checkpoint(last_path, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                "ema": ema.state_dict() if ema is not None else None, "state": state, "config": asdict(cfg),
+                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+            })
+        barrier(dist)
         if not quiet:
             log(f"fold {data.fold} epoch {epoch + 1:>3}/{cfg.epochs}  train_loss {row['train_loss']:.4f}  "
                 f"valid_loss {row['valid_loss']:.4f}  {metric} {score:.4f}{' *' if improved else ''}  "
@@ -162,7 +178,9 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
     eval_model.load_state_dict(torch.load(best_path, map_location=runtime.device, weights_only=False)["model"])
     eval_bs = cfg.eval_batch_size or 4 * cfg.batch_size
     views, scales = tta_views(cfg.symmetry, cfg.tta), cfg.tta_scales or (1.0,)
-    valid_probs = predict(eval_model, data.images, data.task, runtime, eval_bs, views, scales, rows=data.valid_rows)
-    test_probs = None if data.test_images is None else \
-        predict(eval_model, data.test_images, data.task, runtime, eval_bs, views, scales)
+    valid_probs = predict_shared(eval_model, data.images, data.task, runtime, eval_bs, views, scales,
+                                 data.valid_rows, dist)
+    test_probs = None if data.test_images is None else predict_shared(
+        eval_model, data.test_images, data.task, runtime, eval_bs, views, scales, np.arange(len(data.test_images)),
+        dist)
     return FoldResult(valid_probs, test_probs, state["best_score"], state["best_epoch"], state["history"])
