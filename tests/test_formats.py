@@ -166,3 +166,17 @@ def test_solution_usage_scores_public_and_private_apart(tmp_path, capsys):
     score_main([str(tmp_path / "sub.csv"), "--solution", str(tmp_path / "solution.csv")])
     printed = capsys.readouterr().out
     assert "Public: accuracy 1.000000" in printed and "Private: accuracy 0.000000" in printed
+
+
+def test_a_bare_folder_of_images_is_a_test_set(tmp_path):
+    from kit.data.competition import load_test_set
+
+    images = digit_images(16)[0]
+    write_images(tmp_path / "flat", ["b", "a"], images[:2])
+    write_images(tmp_path / "nested" / "images", ["c"], images[2:3])
+    flat = load_test_set(tmp_path / "flat", classes=["x", "y"], task=MULTICLASS)
+    assert list(flat.ids) == ["a", "b"] and flat.submission is None and [p.name for p in flat.paths] == ["a.png", "b.png"]
+    assert list(load_test_set(tmp_path / "nested", classes=["x"], task=MULTICLASS).ids) == ["c"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no test.csv, sample_submission.csv, test/ or images/ folder"):
+        load_test_set(tmp_path / "empty", classes=["x"], task=MULTICLASS)

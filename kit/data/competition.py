@@ -188,10 +188,12 @@ def load_test_set(root, *, classes: list[str], task: str, id_col: str = "id", la
     if ids is None:
         if not bare:
             return TestSet(root, None, None, None, None, None)
-        ids = folders.bare_folder_ids(root, channels)
-        if not len(ids):
-            raise DataError(f"{root}: no test.csv, {SAMPLE_NAME}, test/ folder or image files to predict")
-        return TestSet(root, ids, folders.image_files(ids, root, channels, root), None, None, root)
+        folder = next((f for f in (root, root / "images") if f.is_dir() and len(folders.bare_folder_ids(f, channels))),
+                      None)
+        if folder is None:
+            raise DataError(f"{root}: no test.csv, {SAMPLE_NAME}, test/ or images/ folder or image files to predict")
+        ids = folders.bare_folder_ids(folder, channels)
+        return TestSet(root, ids, folders.image_files(ids, folder, channels, folder), None, None, folder)
     if fmt is not None and frame is not None and set(fmt.ids) != set(ids):
         raise DataError(f"{sample} vs {where}: ids in one but not the other "
                         f"{examples(sorted(set(fmt.ids) ^ set(ids)))}")
