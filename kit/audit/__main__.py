@@ -1,0 +1,5 @@
+import sys
+
+from kit.audit.cli import main
+
+sys.exit(main())
