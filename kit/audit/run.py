@@ -131,9 +131,9 @@ def audit(cfg: TrainConfig, out_dir: Path, run: str | None, thumb_size: int, max
     if issues is not None:
         result.counts["label issues"] = len(issues)
         write_csv(issues, folder / "label_issues.csv")
-    summary = pd.DataFrame({"finding": [k.strip() for k in result.counts], "count": list(result.counts.values()),
-                            "file": [result.files.get(k, "") for k in result.counts]})
+    summary = [(k.strip(), v, result.files.get(k, "")) for k, v in result.counts.items()]
     if result.auc is not None:
-        summary.loc[len(summary)] = ["train/test AUC (0.5 = no shift)", round(result.auc, 4), "shift.csv"]
+        summary.append(("train/test AUC (0.5 = no shift)", round(result.auc, 4), "shift.csv"))
+    summary = pd.DataFrame(summary, columns=["finding", "count", "file"])
     write_report(folder, data, summary, pairs, outlier_frame, shift_parts, issues, run)
     return result
