@@ -89,6 +89,25 @@ class TrainConfig:
     tta: bool = _f(True, "average predictions over the symmetry's views (d4: 8, hflip: 2)")
     tta_scales: list[float] | None = _f(None, "also average over these image scales, e.g. 1.0 1.15 "
                                               "(default: 1.0 only)", nargs="+")
+    # extra training rows (kit/extra/): never validated, never in oof.csv
+    pseudo: str | None = _f(None, "a run or blend under --oof-dir whose test predictions become training targets "
+                                  "of the test rows (pseudo-labels)")
+    pseudo_mode: str = _f("honest", "honest: fold k's pseudo-labels from the source's fold-k models only; leaky: "
+                                    "its fold-averaged test.csv (every model saw fold k; for comparison only)",
+                          choices=["honest", "leaky"])
+    pseudo_min_confidence: float = _f(0.0, "keep test rows whose top probability (multi-label: every label's "
+                                           "max(p, 1-p)) is at least this")
+    pseudo_weight: float = _f(1.0, "loss weight of a pseudo-labelled row (labelled rows: 1)")
+    pseudo_hard: bool = _f(False, "pseudo-labels as 0/1 (argmax / p >= 0.5) instead of the soft probabilities")
+    extra_data: str | None = _f(None, "another competition folder whose labelled rows join every fold's training "
+                                      "(its classes: this run's or a subset)")
+    extra_class_map: str | None = _f(None, "csv of two columns: --extra-data class, this run's class")
+    teacher: str | None = _f(None, "distil a run or blend under --oof-dir: train rows learn "
+                                   "(1 - alpha) label + alpha teacher probability")
+    distill_alpha: float = _f(0.5, "weight of the teacher's targets in the training targets")
+    distill_mode: str = _f("honest", "honest: fold k's targets from the teacher's fold-k models (which never saw "
+                                     "fold k); oof: the teacher's OOF (its other folds' models trained on fold k; "
+                                     "for comparison only)", choices=["honest", "oof"])
     # runtime (no effect on results except through numerics)
     device: str | None = _f(None, "cuda / cpu / mps (default: cuda when available)")
     amp: bool | None = _f(None, "mixed precision (default: on CUDA)")

@@ -19,6 +19,7 @@ from kit.config import TrainConfig
 from kit.data import EMBEDDED_DATA, Competition, load_competition
 from kit.data.subsets import excluded_rows, with_groups_file
 from kit.distributed import barrier, current, main_first
+from kit.extra import check_folds, check_unchanged, describe, fold_extra, plan_extra
 from kit.folds import folds_file_name, get_or_create_folds
 from kit.losses import resolve_loss
 from kit.model import create_model
@@ -107,7 +108,7 @@ def fold_is_done(run_dir: Path, fold: int) -> bool:
 
 def prepare_run(cfg: TrainConfig, todo: list[int], resume: bool, overwrite: bool, claim: bool = True, log=print):
     """Everything before training: validate, decode into the cache, write the folds file, claim the run.
-    Returns (competition, images, test images, folds, runtime, run folder)."""
+    Returns (competition, images, test images, folds, runtime, run folder, extra-rows plan)."""
     # --- validate everything before any work: data, folds, loss, model and weights, run folder
     comp = load_data(cfg)
     run_dir = Path(cfg.oof_dir) / cfg.run_name
@@ -123,15 +124,22 @@ def prepare_run(cfg: TrainConfig, todo: list[int], resume: bool, overwrite: bool
         raise RunError(f"{run_dir}: folds {interrupted} were interrupted; pass --resume to continue them "
                        f"or --overwrite to start the run again")
     check_run_dir(run_dir, cfg, Path(cfg.folds_dir) / folds_file_name(comp, cfg.folds, cfg.fold_seed), overwrite)
+    extra = plan_extra(cfg, comp, folds_file_name(comp, cfg.folds, cfg.fold_seed), log=log)  # kit/extra/
     # --- decode + resize once, shared by every fold (and every later run at this size); checks every image
     images, test_images = cached_inputs(cfg, comp, log=log)
     # --- only now write anything: the folds (once per data, K and seed), then the run's config
     folds_path = get_or_create_folds(comp, cfg.folds, cfg.fold_seed, Path(cfg.folds_dir))
     runtime = resolve_memory_format(cfg, len(comp.classes), resolve_runtime(cfg.device, cfg.amp, cfg.channels_last,
                                                                             cfg.num_workers), log)
+    check_folds(extra, folds_path)  # pseudo-label source / teacher on this very folds file
+    extra_description = describe(extra)
+    if not overwrite:
+        check_unchanged(run_dir, extra_description)
     if claim:
-        claim_run_dir(run_dir, run_description(cfg, comp, folds_path), overwrite)
-    return comp, images, test_images, read_folds(folds_path), runtime, run_dir
+        description = run_description(cfg, comp, folds_path)
+        claim_run_dir(run_dir, {**description, "extra": extra_description} if extra.active else description,
+                      overwrite)
+    return comp, images, test_images, read_folds(folds_path), runtime, run_dir, extra
 
 
 def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool = False,
@@ -142,7 +150,7 @@ def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool
     prepares and writes, every rank trains its share of each batch (kit.distributed)."""
     dist = current()
     todo = list(range(cfg.folds)) if folds_to_run is None else list(folds_to_run)
-    comp, images, test_images, folds, runtime, run_dir = main_first(dist, lambda: prepare_run(
+    comp, images, test_images, folds, runtime, run_dir, extra = main_first(dist, lambda: prepare_run(
         cfg, todo, resume, overwrite and dist.main, claim=dist.main, log=log))
     fold_of = folds.set_index(ID).loc[comp.train_ids, FOLD].to_numpy()
     trained_on = ~excluded_rows(comp, cfg.exclude_ids)  # excluded rows are still validated (kit.data.subsets)
@@ -153,6 +161,7 @@ def run_cv(cfg: TrainConfig, folds_to_run: list[int] | None = None, resume: bool
             continue
         data = FoldData(k, comp.task, images, comp.Y, np.flatnonzero((fold_of != k) & trained_on),
                         np.flatnonzero(fold_of == k), test_images)
+        data.extra = fold_extra(extra, k, comp, data.train_rows, test_images, str(runtime.device), log=log)
         result = train_fold(cfg, data, runtime, run_dir / f"fold{k}", resume, quiet=quiet, log=log,
                             on_epoch=None if on_epoch is None else lambda e, s, k=k: on_epoch(k, e, s))
         if dist.main:

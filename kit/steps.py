@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from kit.balance import BatchBalancer, mixup_batch
 from kit.loader import to_model_input
-from kit.losses import loss_fn
+from kit.losses import MULTILABEL, loss_fn
 from kit.model import normalisation
 from kit.runtime import Runtime
 
@@ -46,12 +46,19 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, ema, runtime: R
     total, count = torch.zeros((), device=runtime.device), 0
     optimizer.zero_grad(set_to_none=True)
     bar = tqdm(loader, desc=desc, leave=False, disable=quiet, dynamic_ncols=True)
-    for i, (images, Y) in enumerate(bar):
+    for i, (images, Y, *row_weight) in enumerate(bar):  # a row weight comes with extra rows (kit.extra)
         x = to_model_input(images, runtime.device, mean, std, runtime.channels_last)
         weights = to_dev(balancer.loss_weights(Y, gen))  # selective learning: from the hard labels
         Y = Y.to(runtime.device, non_blocking=True)
-        if mixup > 0:
+        if mixup > 0 and row_weight:  # a mixed row's weight mixes like its target
+            x, Yw = mixup_batch(x, torch.cat([Y, to_dev(row_weight[0])[:, None]], dim=1), mixup, gen)
+            Y, row_weight = Yw[:, :-1], [Yw[:, -1]]
+        elif mixup > 0:
             x, Y = mixup_batch(x, Y, mixup, gen)
+        if row_weight:
+            w = to_dev(row_weight[0]).float()
+            w = w[:, None] if task == MULTILABEL else w  # per element (multi-label) or per sample
+            weights = w if weights is None else weights * w
         while True:
             try:
                 total += backward_in_pieces(model, x, Y, weights, task, loss, label_smoothing, pos_weight,

@@ -22,8 +22,9 @@ from kit.augment import build_augmentation
 from kit.balance import BatchBalancer
 from kit.config import TrainConfig
 from kit.distributed import Dist, barrier, current, gather_rows, share
+from kit.extra.rows import training_set
 from kit.inference import predict, tta_views
-from kit.loader import CachedImages, EpochSampler, item_seed, make_loader
+from kit.loader import EpochSampler, item_seed, make_loader
 from kit.model import create_model, set_backbone_trainable
 from kit.runs import atomic_write
 from kit.runtime import Runtime
@@ -42,6 +43,7 @@ class FoldData:
     train_rows: np.ndarray
     valid_rows: np.ndarray
     test_images: np.ndarray | None = None
+    extra: object | None = None   # kit.extra.FoldExtra: pseudo-labelled / external rows, teacher targets
 
 
 @dataclass
@@ -82,13 +84,13 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
     net = model if not dist.active else DistributedDataParallel(  # trains; `model` is what is saved
         model, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None,
         find_unused_parameters=cfg.freeze_epochs > 0)  # a frozen backbone gets no gradients
-    Y_train = data.Y[data.train_rows]
+    # the fold's rows, plus any extra rows (kit.extra); Y_train: the true labels the balancer counts
+    train_set, Y_train, label_smoothing = training_set(data, cfg.label_smoothing,
+                                                       build_augmentation(cfg.aug, cfg.symmetry, cfg.input_channels))
     target = cfg.balance_target if cfg.balance_target in ("uniform", "train") else float(cfg.balance_target)
     balancer = BatchBalancer(cfg.balance, data.task, Y_train, target=target)
-    sampler = EpochSampler(len(data.train_rows), cfg.seed, data.fold, shuffle=True,
+    sampler = EpochSampler(len(train_set), cfg.seed, data.fold, shuffle=True,
                            row_weights=balancer.sampler_weights, rank=dist.rank, world=dist.world)
-    train_set = CachedImages(data.images, data.train_rows, data.Y[data.train_rows].astype(np.float32),
-                             build_augmentation(cfg.aug, cfg.symmetry, cfg.input_channels))
     # drop_last avoids a 1-sample batch (BatchNorm fails on it) when the fold size is unlucky
     batch = cfg.batch_size // dist.world  # data-parallel: the global batch stays --batch-size
     loader = make_loader(train_set, batch, sampler, runtime.num_workers, runtime.pin_memory,
@@ -131,7 +133,7 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
 
         # --- train one epoch
         mean_loss = train_one_epoch(net, loader, optimizer, scheduler, scaler, ema, runtime, data.task, balancer,
-                                    gen, state, loss=cfg.loss or "auto", label_smoothing=cfg.label_smoothing,
+                                    gen, state, loss=cfg.loss or "auto", label_smoothing=label_smoothing,
                                     mixup=cfg.mixup, accum_steps=cfg.accum_steps, clip_grad=cfg.clip_grad,
                                     desc=f"fold {data.fold} epoch {epoch + 1}/{cfg.epochs}", quiet=quiet, log=log)
 
