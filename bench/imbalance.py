@@ -1,4 +1,4 @@
-"""Does selective learning help rare labels? `none`, `class-weight` and `selective` on the same folds and seeds.
+"""Does selective learning help rare labels? Balancing methods and the rare batch sampler on the same folds and seeds.
 
     .venv/bin/python bench/imbalance.py [--seeds 3] [--model resnet10t] [--img-size 48] [--epochs 6]
 
@@ -17,8 +17,11 @@ ranking and calibration; AUC and tuned F1 are the fairer comparisons (on the pbc
 prior differs from training, so decisions fitted on OOF do not transfer well there). Tables: mean +- std
 (ddof 1) over seeds, and paired per-seed deltas to `none`. OOF rows come from the checkpoint chosen on the same
 fold (slightly optimistic, alike for all methods); the test rows are untouched by any choice.
-Methods: none, class-weight, sampler, selective, selective:<target>. One torch thread by default (--threads).
-Measured: the 18 default runs take about 20-25 minutes on 2 shared CPU cores.
+Methods: none, class-weight, sampler, selective, selective:<target>, rare (`--batch-sampler rare`, no
+reweighting) and <balance>+rare (e.g. selective+rare: the rare sampler's batches, selectively weighted).
+Augmentation follows --symmetry (default d4: these are microscopy images; runs before the option used d4);
+channels_last is fixed off so no run depends on a timing. One torch thread by default (--threads).
+Measured: a run takes about 1 minute on 2 shared CPU cores (36 default runs: 35-45 minutes).
 Finished runs under --work-dir are reused, so an interrupted benchmark resumes where it stopped.
 """
 from __future__ import annotations
@@ -79,10 +82,25 @@ def make_rare_variant(source: Path, dest_root: Path, rare_class: str, keep: floa
     return dest
 
 
-def parse_method(spec: str) -> tuple[str, str]:
-    """'selective:0.5' -> ('selective', '0.5'); 'none' -> ('none', 'uniform')."""
-    method, _, target = spec.partition(":")
-    return method, target or "uniform"
+def parse_method(spec: str) -> tuple[str, str, str]:
+    """(balance, target, batch sampler): 'selective:0.5' -> ('selective', '0.5', 'plain');
+    'selective+rare' -> ('selective', 'uniform', 'rare'); 'rare' alone -> ('none', 'uniform', 'rare')."""
+    base, plus, extra = spec.partition("+")
+    if (plus and extra != "rare") or base in ("", "+"):
+        raise SystemExit(f"method {spec!r}: expected <balance>[:<target>][+rare] or rare")
+    method, _, target = base.partition(":")
+    if method == "rare":
+        if plus or target:
+            raise SystemExit(f"method {spec!r}: 'rare' alone is the rare batch sampler without reweighting")
+        return "none", "uniform", "rare"
+    return method, target or "uniform", "rare" if plus else "plain"
+
+
+def method_label(method: str, target: str, batches: str) -> str:
+    """The inverse of parse_method, as tables name the method."""
+    if method == "none" and batches == "rare":
+        return "rare"
+    return (method if target == "uniform" else f"{method}:{target}") + ("+rare" if batches == "rare" else "")
 
 
 def per_label_scores(Y: np.ndarray, P: np.ndarray, D_tuned: np.ndarray, task: str,
@@ -185,8 +203,14 @@ def markdown_tables(long: pd.DataFrame, methods: list[str]) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    p.add_argument("--methods", nargs="+", default=["none", "class-weight", "selective"],
-                   help="none, class-weight, sampler, selective, or selective:<target> (uniform/train/0..1)")
+    p.add_argument("--methods", nargs="+", default=["none", "class-weight", "sampler", "selective", "rare",
+                                                    "selective+rare"],
+                   help="none, class-weight, sampler, selective, selective:<target> (uniform/train/0..1), "
+                        "rare (the rare batch sampler alone), or <balance>+rare (e.g. selective+rare)")
+    p.add_argument("--rare-per-batch", type=int, default=4,
+                   help="the rare sampler's positives per batch of each label below that many on average")
+    p.add_argument("--symmetry", default="d4", choices=["none", "hflip", "d4"],
+                   help="augmentation symmetry (d4: microscopy; the runs before --symmetry used d4)")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per (dataset, method)")
     p.add_argument("--data-root", type=Path, default=HERE.parents[1] / "shared" / "data")
     p.add_argument("--rare-class", default="monocyte", help="pbc class reduced to --rare-keep of its rows")
@@ -203,7 +227,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: the 2-core machine is shared)")
-    p.add_argument("--work-dir", type=Path, default=HERE / "results" / "imbalance-work")
+    p.add_argument("--work-dir", type=Path, default=HERE / "work" / "imbalance")
     p.add_argument("--out", type=Path, default=HERE / "results" / "imbalance",
                    help="writes <out>.md and <out>.csv")
     args = p.parse_args(argv)
@@ -217,18 +241,21 @@ def main(argv=None) -> int:
         data_dirs["pbc-rare"] = make_rare_variant(data_dirs["pbc-rare"], args.work_dir / "data", args.rare_class,
                                                   args.rare_keep, args.pbc_rows, args.variant_seed)
     setting = (f"{args.model}-{args.img_size}px-e{args.epochs}-k{args.folds}-f{args.fold_seed}"
-               f"-b{args.batch_size}-lr{args.lr:g}")  # runs of other settings live in other folders
+               f"-b{args.batch_size}-lr{args.lr:g}-{args.symmetry}")  # other settings: other folders
     jobs = [(seed, d, m) for seed in range(args.seeds) for d in args.datasets for m in methods]
     started, frames = time.perf_counter(), []
     say = lambda msg: print(f"[{time.perf_counter() - started:7.0f}s] {msg}", flush=True)  # noqa: E731
     say(f"{len(jobs)} runs, setting {setting}, work dir {args.work_dir}; data: "
         + ", ".join(f"{d} = {data_dirs[d]}" for d in args.datasets))
-    for i, (seed, dataset, (method, target)) in enumerate(jobs, 1):
-        label = method if target == "uniform" else f"{method}:{target}"
+    for i, (seed, dataset, (method, target, batches)) in enumerate(jobs, 1):
+        label = method_label(method, target, batches)
+        name = label.replace(":", "-") + (f"{args.rare_per_batch}" if batches == "rare" else "")
         cfg = TrainConfig(data=str(data_dirs[dataset]), folds=args.folds, fold_seed=args.fold_seed, seed=seed,
                           model=args.model, img_size=args.img_size, epochs=args.epochs, patience=args.epochs,
                           batch_size=args.batch_size, lr=args.lr, balance=method, balance_target=target,
-                          tta=False, device="cpu", num_workers=0, name=f"{label.replace(':', '-')}-s{seed}",
+                          batch_sampler=batches, rare_per_batch=args.rare_per_batch, symmetry=args.symmetry,
+                          channels_last=False,  # fixed, not timed per machine: the same numerics for every run
+                          tta=False, device="cpu", num_workers=0, name=f"{name}-s{seed}",
                           oof_dir=str(args.work_dir / dataset / setting), folds_dir=str(args.work_dir / "folds"),
                           cache_dir=str(args.work_dir / "cache"))
         validate_config(cfg)
@@ -247,9 +274,11 @@ def main(argv=None) -> int:
             f"F1@0.5 {macro.f1:.3f} F1 tuned {macro.f1_tuned:.3f}  (rare: {', '.join(np.array(run.classes)[rare])})")
     long = pd.concat(frames, ignore_index=True)[["dataset", "split", "method", "seed", "label", "rare", "n_pos",
                                                   *METRICS]]
-    order = [m if t == "uniform" else f"{m}:{t}" for m, t in methods]
+    order = [method_label(*m) for m in methods]
     note = (f"Setting: {setting}; {args.seeds} seeds; pbc-rare = {args.rare_class} kept at {args.rare_keep:g} "
-            f"of its rows, {args.pbc_rows or 'all'} train rows in all (variant seed {args.variant_seed}).\n\n"
+            f"of its rows, {args.pbc_rows or 'all'} train rows in all (variant seed {args.variant_seed}); "
+            f"augmentation --symmetry {args.symmetry}, no TTA; rare sampler: --rare-per-batch "
+            f"{args.rare_per_batch} (+rare methods).\n\n"
             f"Command: `python bench/imbalance.py {' '.join(sys.argv[1:] if argv is None else argv)}`")
     text = f"# Imbalance benchmark\n\n{note}\n\n{markdown_tables(long, order)}"
     write_csv(long, args.out.with_suffix(".csv"))

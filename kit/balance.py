@@ -3,7 +3,7 @@
 Methods (`BALANCE_METHODS`):
 - "none": plain loss.
 - "class-weight": fixed loss weights from the fold's training labels (`class_weights`).
-- "sampler": `WeightedRandomSampler` row weights (`sampler_weights`).
+- "sampler": `WeightedRandomSampler` row weights (`kit.sampling.sampler_weights`).
 - "selective": per-batch loss weights (`selective_weights`, `selective_weights_multiclass`), after
   Hand, Castillo & Chellappa, "Doing the Best We Can With What We Have: Multi-Label Balancing With
   Selective Learning for Attribute Prediction", AAAI 2018: per label and per batch, randomly chosen entries
@@ -189,22 +189,6 @@ def class_weights(Y_train: np.ndarray, task: str, max_weight: float = 100.0) -> 
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def sampler_weights(Y_train: np.ndarray, task: str) -> np.ndarray:
-    """Row weights (n,) for `WeightedRandomSampler(weights, num_samples, replacement=True)`.
-
-    Multi-class: 1 / count of the row's class, so every present class is drawn equally often in expectation.
-    Multi-label: the largest 1 / count over the row's positive labels (a row carrying a rare label is drawn
-    as often as that label needs); rows with no positive get 1 / count of the most common label.
-    """
-    Y = _label_matrix(Y_train, task)
-    counts = Y.sum(axis=0)
-    inverse = np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
-    weights = (Y * inverse).max(axis=1)
-    empty = Y.sum(axis=1) == 0
-    weights[empty] = 1 / counts.max() if counts.max() > 0 else 1.0
-    return weights
-
-
 def _beta(alpha: float, generator: torch.Generator | None) -> float:
     """One Beta(alpha, alpha) draw seeded from the torch generator (torch's Beta takes no generator)."""
     if alpha <= 0:
@@ -260,6 +244,8 @@ class BatchBalancer:
         fixed = class_weights(Y_train, task) if method == "class-weight" else None
         self.pos_weight = fixed if task == MULTILABEL else None
         self.class_weight = fixed if task == MULTICLASS else None
+        from kit.sampling import sampler_weights  # kit.sampling builds on this module
+
         self.sampler_weights = sampler_weights(Y_train, task) if method == "sampler" else None
         self.target = (torch.tensor(target_rates(Y_train, target, task), dtype=torch.float64)
                        if method == "selective" else None)

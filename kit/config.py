@@ -81,6 +81,11 @@ class TrainConfig:
     balance: str = _f("none", "imbalance handling",
                       choices=["none", "class-weight", "sampler", "selective"])
     balance_target: str = _f("uniform", "selective target: uniform, train, or a number mixing them")
+    batch_sampler: str = _f("plain", "batch composition: plain (the shuffle) or rare (every batch holds "
+                                     "--rare-per-batch positives of each rare label; combines with --balance "
+                                     "none, class-weight or selective)", choices=["plain", "rare"])
+    rare_per_batch: int = _f(2, "rare sampler: positives of each rare label in every batch; a label is rare "
+                                "when the fold's plain shuffle gives it fewer than this per batch on average")
     mixup: float = _f(0.0, "mixup alpha (0 = off)")
     aug: str = _f("medium", "augmentation strength", choices=["none", "light", "medium", "strong"])
     symmetry: str = _f("hflip", "transforms that keep the label, used by augmentation and TTA: none (text, "
@@ -230,6 +235,11 @@ def validate_config(cfg: TrainConfig) -> None:
         except ValueError:
             problems.append(f"balance_target must be uniform, train or a number in [0, 1] "
                             f"(got {cfg.balance_target!r})")
+    if cfg.rare_per_batch < 1:
+        problems.append(f"rare_per_batch must be >= 1 (got {cfg.rare_per_batch})")
+    if cfg.batch_sampler == "rare" and cfg.balance == "sampler":
+        problems.append("batch_sampler rare and balance sampler both choose the rows of a batch; use one "
+                        "(rare combines with balance none, class-weight or selective)")
     if cfg.in_chans is not None and cfg.in_chans < 1:
         problems.append(f"in_chans must be >= 1 (got {cfg.in_chans})")
     if cfg.channels and cfg.in_chans is not None and cfg.in_chans != len(cfg.channels):

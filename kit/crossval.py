@@ -25,6 +25,7 @@ from kit.losses import resolve_loss
 from kit.model import create_model
 from kit.runs import FOLD, ID, check_coverage, file_sha256, read_folds, read_json, write_csv, write_json
 from kit.autotune import choose_channels_last
+from kit.sampling import check_rare_batches
 from kit.runtime import Runtime, resolve_runtime
 from kit.train import FoldData, train_fold
 
@@ -116,6 +117,8 @@ def prepare_run(cfg: TrainConfig, todo: list[int], resume: bool, overwrite: bool
     if bad:
         raise RunError(f"--fold {bad} out of range: the run has folds 0..{cfg.folds - 1}")
     resolve_loss(cfg.loss, comp.task)  # a loss the task cannot use (asl on multi-class) fails now
+    if cfg.batch_sampler == "rare":  # rare labels that cannot fit in a batch fail now, not in fold 0
+        check_rare_batches(comp.Y, cfg.batch_size, cfg.rare_per_batch, f"{comp.root}: train labels")
     # an unknown model name or an unusable --weights file must fail here, not after --overwrite emptied the run
     create_model(cfg.model, len(comp.classes), cfg.pretrained, cfg.weights, cfg.drop_rate, cfg.drop_path_rate,
                  in_chans=cfg.input_channels, log=lambda *a, **k: None)

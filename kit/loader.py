@@ -26,22 +26,26 @@ class EpochSampler(Sampler):
         self.row_weights = None if row_weights is None else row_weights / row_weights.sum()
         self.rank, self.world = rank, world
         self.epoch = 0
+        self.size = n  # items of the global order per epoch (kit.sampling's rare batches: whole batches)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return -(-self.n // self.world)
+        return -(-self.size // self.world)
+
+    def global_order(self, rng: np.random.Generator) -> np.ndarray:
+        """The epoch's rows before the data-parallel split (`size` of them)."""
+        if self.row_weights is not None:
+            return rng.choice(self.n, size=self.n, replace=True, p=self.row_weights)
+        return rng.permutation(self.n) if self.shuffle else np.arange(self.n)
 
     def __iter__(self):
         rng = np.random.default_rng([self.seed, self.fold, self.epoch])
-        if self.row_weights is not None:
-            order = rng.choice(self.n, size=self.n, replace=True, p=self.row_weights)
-        else:
-            order = rng.permutation(self.n) if self.shuffle else np.arange(self.n)
-        seeds = rng.integers(0, 2**31 - 1, size=self.n)
+        order = self.global_order(rng)
+        seeds = rng.integers(0, 2**31 - 1, size=self.size)
         if self.world > 1:  # data-parallel: the same global order, every world-th item, padded to equal shares
-            pad = len(self) * self.world - self.n
+            pad = len(self) * self.world - self.size
             order, seeds = np.concatenate([order, order[:pad]]), np.concatenate([seeds, seeds[:pad]])
             order, seeds = order[self.rank::self.world], seeds[self.rank::self.world]
         return iter(zip(order.tolist(), seeds.tolist()))

@@ -24,10 +24,11 @@ from kit.config import TrainConfig
 from kit.distributed import Dist, barrier, current, gather_rows, share
 from kit.extra.rows import training_set
 from kit.inference import predict, tta_views
-from kit.loader import EpochSampler, item_seed, make_loader
+from kit.loader import item_seed, make_loader
 from kit.model import create_model, set_backbone_trainable
 from kit.runs import atomic_write
 from kit.runtime import Runtime
+from kit.sampling import train_sampler
 from kit.steps import train_one_epoch
 
 EPOCH_POSITION = 2**31 - 1  # item_seed position reserved for the per-epoch torch seed
@@ -89,8 +90,9 @@ def train_fold(cfg: TrainConfig, data: FoldData, runtime: Runtime, fold_dir: Pat
                                                        build_augmentation(cfg.aug, cfg.symmetry, cfg.input_channels))
     target = cfg.balance_target if cfg.balance_target in ("uniform", "train") else float(cfg.balance_target)
     balancer = BatchBalancer(cfg.balance, data.task, Y_train, target=target)
-    sampler = EpochSampler(len(train_set), cfg.seed, data.fold, shuffle=True,
-                           row_weights=balancer.sampler_weights, rank=dist.rank, world=dist.world)
+    sampler = train_sampler(cfg.batch_sampler, data.Y[data.train_rows], len(train_set),
+                            cfg.batch_size // dist.world * dist.world, cfg.rare_per_batch, cfg.seed, data.fold,
+                            balancer.sampler_weights, dist.rank, dist.world, log=log)
     # drop_last avoids a 1-sample batch (BatchNorm fails on it) when the fold size is unlucky
     batch = cfg.batch_size // dist.world  # data-parallel: the global batch stays --batch-size
     loader = make_loader(train_set, batch, sampler, runtime.num_workers, runtime.pin_memory,

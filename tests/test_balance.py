@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from kit.balance import (BALANCE_METHODS, BalanceError, BatchBalancer, class_weights, cutmix_batch,
-                         mixup_batch, sampler_weights, selective_weights, selective_weights_multiclass,
-                         target_rates)
+                         mixup_batch, selective_weights, selective_weights_multiclass, target_rates)
 from kit.data import EMBEDDED_DATA
 from kit.metrics import MULTICLASS, MULTILABEL
+from kit.sampling import sampler_weights
 
 
 def gen(seed=0):
