@@ -2,6 +2,7 @@
 then write the CSVs and report.html (nothing is written when an input is bad)."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class AuditResult:
     counts: dict = field(default_factory=dict)    # finding -> count
     files: dict = field(default_factory=dict)     # finding -> file
     auc: float | None = None
+    seconds: dict = field(default_factory=dict)   # phase -> wall seconds (bench/audit.py reads them)
 
     def summary_text(self, seconds: float) -> str:
         lines = [f"audit of {self.folder.name} in {seconds:.1f} s -> {self.folder}/"]
@@ -61,12 +63,22 @@ def audit(cfg: TrainConfig, out_dir: Path, run: str | None, thumb_size: int, max
           min_cosine: float, outlier_z: float, seed: int, log=print) -> AuditResult:
     from kit.crossval import load_data
 
+    seconds, last = {}, [time.perf_counter()]
+
+    def lap(phase: str) -> None:
+        now = time.perf_counter()
+        seconds[phase] = seconds.get(phase, 0.0) + now - last[0]
+        last[0] = now
+
     comp = load_data(cfg)
     run_dir, config = read_run(Path(cfg.oof_dir), run, comp) if run else (None, None)
+    lap("read data")
     data = load_audit_data(cfg, comp, thumb_size, log=log)
+    lap("decode thumbnails (cache)")
     is_test = data.split == TEST
     facts = data.facts
     digests = hashes.pixel_digests(data.sources, facts, cfg.input_channels)
+    lap("exact digests (full decode)")
     stats = features.image_statistics(data.thumbs, facts)
     blocks = [stats.to_numpy(dtype=np.float64), features.pixel_embedding(data.thumbs, seed=seed)]
     unit = None
@@ -76,10 +88,13 @@ def audit(cfg: TrainConfig, out_dir: Path, run: str | None, thumb_size: int, max
         embedded = run_embeddings(run_dir, config, data.sources, data.ids, cfg.cache_dir, cfg.device, log=log)
         unit = centred_unit(embedded)
         blocks.append(reduced(embedded, 16, seed))
+        lap("run embeddings")
     X = features.standardized(*blocks)
+    lap("statistics + pixel embedding")
 
     pairs = duplicates.find_duplicates(data, digests, hashes.phash(data.thumbs), max_hamming, unit, min_cosine)
     groups = duplicates.groups_frame(data, duplicates.clusters(data, pairs))
+    lap("duplicates (phash, pairs, clusters)")
     scores = outliers.isolation_scores(X, seed)
     z = outliers.robust_z(scores)
     flagged = outliers.flag_outliers(scores, outlier_z)
@@ -89,6 +104,7 @@ def audit(cfg: TrainConfig, out_dir: Path, run: str | None, thumb_size: int, max
     exclude = outlier_frame[(outlier_frame["outlier"] == 1) & (outlier_frame["split"] != TEST)]
     exclude = pd.DataFrame({"id": exclude["id"], "reason": "outlier"})
 
+    lap("outliers (isolation forest)")
     shift_parts = None
     if is_test.any():
         auc, p_test = shift.adversarial_validation(X, is_test, seed=seed)
@@ -97,6 +113,7 @@ def audit(cfg: TrainConfig, out_dir: Path, run: str | None, thumb_size: int, max
                                                                               kind="stable")
         shift_parts = {"auc": auc, "test_like": test_like, "per_feature": shift.feature_shift(stats, is_test),
                        "p_test": p_test, "is_test": is_test}
+    lap("shift (adversarial validation)")
     issues = None
     if config is not None:
         oof = pd.read_csv(run_dir / "oof.csv", dtype={ID: str}).set_index(ID).loc[comp.train_ids.astype(str)]
@@ -135,5 +152,8 @@ def audit(cfg: TrainConfig, out_dir: Path, run: str | None, thumb_size: int, max
     if result.auc is not None:
         summary.append(("train/test AUC (0.5 = no shift)", round(result.auc, 4), "shift.csv"))
     summary = pd.DataFrame(summary, columns=["finding", "count", "file"])
+    lap("label issues, csv files")
     write_report(folder, data, summary, pairs, outlier_frame, shift_parts, issues, run)
+    lap("report.html")
+    result.seconds = seconds
     return result
