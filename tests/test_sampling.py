@@ -12,6 +12,7 @@ import torch
 from kit import cv
 from kit.balance import BalanceError, selective_weights, target_rates
 from kit.config import TrainConfig, validate_config
+from kit.crossval import run_cv
 from kit.data import EMBEDDED_DATA, load_competition
 from kit.loader import EpochSampler
 from kit.metrics import MULTICLASS, MULTILABEL
@@ -211,3 +212,31 @@ def test_kit_cv_refuses_rare_labels_that_cannot_fit_before_any_work(tmp_path, cv
     assert err.startswith("error: ") and len(err.splitlines()) == 1
     assert not (tmp_path / "oof" / "nofit").exists() and not (tmp_path / "folds").exists()
     assert MULTICLASS == load_competition(small_digits).task
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_a_run_interrupted_after_an_epoch_resumes_to_the_same_result(tmp_path, cache_dir, small_bccd):
+    """The rare batches of the epochs after a resume are those of the uninterrupted run (pure function of
+    seed, fold and epoch): predictions and history match exactly."""
+    def config(name):
+        return TrainConfig(data=str(small_bccd), model="test_resnet", folds=2, epochs=3, img_size=32,
+                           batch_size=16, balance="selective", batch_sampler="rare", rare_per_batch=2,
+                           device="cpu", num_workers=0, channels_last=False, name=name,
+                           oof_dir=str(tmp_path / "oof"), folds_dir=str(tmp_path / "folds"),
+                           cache_dir=str(cache_dir))
+
+    def stop_after_first_epoch(fold, epoch, score):
+        if fold == 0 and epoch == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_cv(config("resumed"), quiet=True, on_epoch=stop_after_first_epoch, log=lambda m: None)
+    assert (tmp_path / "oof" / "resumed" / "fold0" / "last.pt").exists()
+    run_cv(config("resumed"), resume=True, quiet=True, log=lambda m: None)
+    run_cv(config("straight"), quiet=True, log=lambda m: None)
+    read = lambda name, f: pd.read_csv(tmp_path / "oof" / name / f).drop(columns="seconds", errors="ignore")  # noqa: E731
+    for name in ("oof.csv", "test.csv", "summary.csv"):
+        pd.testing.assert_frame_equal(read("resumed", name), read("straight", name), rtol=0, atol=1e-6)
