@@ -186,6 +186,8 @@ def test_bad_extra_inputs_are_refused_before_any_work(project, tmp_path, capsys)
         (["--teacher", "b", "--loss", "focal"], "linear in the target"),
         (["--distill-alpha", "0", "--teacher", "b"], "distill_alpha"),
         (["--extra-class-map", str(class_map)], "needs --extra-data"),
+        (["--pseudo-weight", "2"], "need --pseudo"),
+        (["--distill-mode", "oof"], "need --teacher"),
     ]
     for i, (flags, message) in enumerate(cases):
         capsys.readouterr()

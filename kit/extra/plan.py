@@ -52,6 +52,12 @@ def check_options(cfg, task: str) -> None:
         problems.append(f"distill_alpha must be in (0, 1] (got {cfg.distill_alpha})")
     if cfg.extra_class_map and not cfg.extra_data:
         problems.append("--extra-class-map needs --extra-data")
+    pseudo_options = (cfg.pseudo_mode != "honest", cfg.pseudo_min_confidence != 0, cfg.pseudo_weight != 1,
+                      cfg.pseudo_hard)
+    if any(pseudo_options) and not cfg.pseudo:
+        problems.append("--pseudo-mode / --pseudo-min-confidence / --pseudo-weight / --pseudo-hard need --pseudo")
+    if (cfg.distill_alpha != 0.5 or cfg.distill_mode != "honest") and not cfg.teacher:
+        problems.append("--distill-alpha / --distill-mode need --teacher")
     soft = cfg.teacher or (cfg.pseudo and not cfg.pseudo_hard)
     if soft and (cfg.loss or "auto") not in (*SOFT_LOSSES, "auto"):
         problems.append(f"soft targets (--pseudo / --teacher) need a loss linear in the target (bce / ce), "
