@@ -173,7 +173,7 @@ def _mean_std(values: pd.Series) -> str:
 
 
 def markdown_tables(long: pd.DataFrame, methods: list[str]) -> str:
-    """One table per (dataset, split): labels x (AUC, F1) per method, then the paired deltas to `none`."""
+    """One table per (dataset, split): labels x (AUC, F1) per method, then the paired deltas (`comparisons`)."""
     out = []
     for (dataset, split), part in long.groupby(["dataset", "split"], sort=False):
         seeds = {m: part[part.method == m].seed.nunique() for m in methods}
@@ -186,17 +186,42 @@ def markdown_tables(long: pd.DataFrame, methods: list[str]) -> str:
             cells += [_mean_std(rows[rows.method == m][metric]) for metric in METRICS for m in methods]
             out.append("| " + " | ".join(cells) + " |")
         out += ["", "(* rare label; pos = positives in the split)", ""]
-        base = part[(part.label == MACRO_RARE) & (part.method == "none")].set_index("seed")
-        for m in [m for m in methods if m != "none"]:
-            other = part[(part.label == MACRO_RARE) & (part.method == m)].set_index("seed")
-            paired = base.index.intersection(other.index)
-            if len(paired) == 0:
-                continue
-            d = other.loc[paired, list(METRICS)] - base.loc[paired, list(METRICS)]
-            out.append(f"- {m} − none, {MACRO_RARE}, paired over {len(paired)} seeds: " + ", ".join(
-                f"{title} {d[metric].mean():+.3f} ± {d[metric].std(ddof=1) if len(d) > 1 else 0:.3f} "
-                f"(better in {(d[metric] > 0).sum()}/{len(d)})" for metric, title in METRICS.items()))
+        out += [paired_delta(part, m, ref) for m, ref in comparisons(methods)]
         out.append("")
+    return "\n".join(out)
+
+
+def comparisons(methods: list[str]) -> list[tuple[str, str]]:
+    """(method, reference) pairs: every method against none, and each <balance>+rare against <balance>."""
+    pairs = [(m, "none") for m in methods if m != "none"]
+    return pairs + [(m, m.removesuffix("+rare")) for m in methods
+                    if m.endswith("+rare") and m.removesuffix("+rare") in methods and m != "none+rare"]
+
+
+def paired_delta(part: pd.DataFrame, method: str, reference: str) -> str:
+    """One line: the rare-label macro of `method` minus `reference`, seed by seed (mean ± std, wins)."""
+    base = part[(part.label == MACRO_RARE) & (part.method == reference)].set_index("seed")
+    other = part[(part.label == MACRO_RARE) & (part.method == method)].set_index("seed")
+    paired = base.index.intersection(other.index)
+    if len(paired) == 0:
+        return f"- {method} − {reference}: no common seeds"
+    d = other.loc[paired, list(METRICS)] - base.loc[paired, list(METRICS)]
+    return f"- {method} − {reference}, {MACRO_RARE}, paired over {len(paired)} seeds: " + ", ".join(
+        f"{title} {d[metric].mean():+.3f} ± {d[metric].std(ddof=1) if len(d) > 1 else 0:.3f} "
+        f"(better in {(d[metric] > 0).sum()}/{len(d)})" for metric, title in METRICS.items())
+
+
+def summary_table(long: pd.DataFrame, methods: list[str]) -> str:
+    """One row per (dataset, split, method): the rare-label macros and the all-label AUC, mean ± std."""
+    head = ["data, split", "method", *[f"rare {t}" for t in METRICS.values()], "all-label AUC"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (dataset, split), part in long.groupby(["dataset", "split"], sort=False):
+        for i, m in enumerate(methods):
+            rare = part[(part.method == m) & (part.label == MACRO_RARE)]
+            every = part[(part.method == m) & (part.label == MACRO_ALL)]
+            cells = [f"{dataset}, {split}" if i == 0 else "", m, *[_mean_std(rare[k]) for k in METRICS],
+                     _mean_std(every["auc"])]
+            out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
@@ -280,7 +305,8 @@ def main(argv=None) -> int:
             f"augmentation --symmetry {args.symmetry}, no TTA; rare sampler: --rare-per-batch "
             f"{args.rare_per_batch} (+rare methods).\n\n"
             f"Command: `python bench/imbalance.py {' '.join(sys.argv[1:] if argv is None else argv)}`")
-    text = f"# Imbalance benchmark\n\n{note}\n\n{markdown_tables(long, order)}"
+    text = (f"# Imbalance benchmark\n\n{note}\n\n## Summary (macro over the rare labels; mean ± std over seeds)"
+            f"\n\n{summary_table(long, order)}\n\n## Per label\n\n{markdown_tables(long, order)}")
     write_csv(long, args.out.with_suffix(".csv"))
     atomic_write(args.out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(text))
     print(text)

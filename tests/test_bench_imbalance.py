@@ -130,3 +130,27 @@ def test_tables_report_mean_std_and_paired_deltas():
     assert "0.700 ± 0.100" in text                                   # none AUC over 3 seeds
     assert "AUC +0.043 ± 0.060 (better in 2/3)" in text              # deltas 0.10, 0.05, -0.02
     assert "F1@0.5 +0.022 ± 0.030 (better in 2/3)" in text
+
+
+def test_rare_sampler_methods_parse_and_are_compared_with_their_balance():
+    assert imb.parse_method("selective+rare") == ("selective", "uniform", "rare")
+    assert imb.parse_method("rare") == ("none", "uniform", "rare")
+    assert imb.parse_method("selective:0.5") == ("selective", "0.5", "plain")
+    for spec in ("selective+rare", "rare", "selective:0.5+rare", "class-weight"):
+        assert imb.method_label(*imb.parse_method(spec)) == spec
+    for bad in ("selective+x", "rare+rare", "rare:0.5"):
+        with pytest.raises(SystemExit, match="method"):
+            imb.parse_method(bad)
+    methods = ["none", "selective", "rare", "selective+rare"]
+    assert imb.comparisons(methods) == [("selective", "none"), ("rare", "none"), ("selective+rare", "none"),
+                                        ("selective+rare", "selective")]
+    rows = [{"dataset": "d", "split": "test", "method": m, "seed": seed, "label": label, "rare": True,
+             "n_pos": 5, "auc": value + 0.1 * (label == imb.MACRO_ALL), "f1": value, "f1_tuned": value}
+            for seed in range(2) for m, value in (("selective", 0.5 + 0.1 * seed), ("selective+rare", 0.7))
+            for label in (imb.MACRO_RARE, imb.MACRO_ALL)]
+    long = pd.DataFrame(rows)
+    text = imb.markdown_tables(long, ["selective", "selective+rare"])
+    assert "selective+rare − selective, macro (rare), paired over 2 seeds: AUC +0.150 ± 0.071 (better in 2/2)" in text
+    summary = imb.summary_table(long, ["selective", "selective+rare"]).splitlines()
+    assert summary[2] == "| d, test | selective | 0.550 ± 0.071 | 0.550 ± 0.071 | 0.550 ± 0.071 | 0.650 ± 0.071 |"
+    assert summary[3] == "|  | selective+rare | 0.700 ± 0.000 | 0.700 ± 0.000 | 0.700 ± 0.000 | 0.800 ± 0.000 |"
