@@ -220,3 +220,32 @@ def test_multilabel_pseudo_labels_hard_and_confident(tmp_path, cache_dir):
     (part,) = extra.parts
     np.testing.assert_array_equal(part.rows, keep)
     np.testing.assert_array_equal(part.targets, (P[keep] >= 0.5).astype(float))
+
+
+def test_training_rows_serve_each_part_with_its_targets_and_weight():
+    """The fold's rows first, then each extra part, each item from its own image array; the balancer counts
+    only rows with true labels; label smoothing moves to the hard targets when some targets are soft."""
+    from kit.extra.rows import ExtraPart, FoldExtra, smooth, training_set
+    from kit.train import FoldData
+
+    rng = np.random.default_rng(0)
+    images, test_images = rng.integers(0, 255, (6, 4, 4, 3), np.uint8), rng.integers(0, 255, (5, 4, 4, 3), np.uint8)
+    Y = np.eye(3)[[0, 1, 2, 0, 1, 2]]
+    soft = np.full((2, 3), 1 / 3)
+    extra = FoldExtra(smooth(Y[[0, 2, 4]], 0.1, "multiclass"), [ExtraPart("pseudo", test_images, np.array([3, 1]),
+                                                                            soft, 0.25)], soft=True)
+    data = FoldData(0, "multiclass", images, Y, np.array([0, 2, 4]), np.array([1, 3, 5]), test_images, extra)
+    dataset, labelled, smoothing = training_set(data, 0.1, None)
+    assert len(dataset) == 5 and smoothing == 0.0
+    np.testing.assert_array_equal(labelled, Y[[0, 2, 4]])  # pseudo rows are not labels
+    image, target, weight = dataset[(4, 0)]
+    np.testing.assert_array_equal(image.numpy(), test_images[1])
+    np.testing.assert_allclose(target.numpy(), soft[1])
+    assert float(weight) == 0.25
+    image, target, weight = dataset[(1, 0)]
+    np.testing.assert_array_equal(image.numpy(), images[2])
+    np.testing.assert_allclose(target.numpy(), [0.1 / 3, 0.1 / 3, 0.9 + 0.1 / 3], rtol=1e-6)
+    assert float(weight) == 1.0
+    plain, labels, smoothing = training_set(FoldData(0, "multiclass", images, Y, np.array([0, 2, 4]),
+                                                     np.array([1, 3, 5])), 0.1, None)
+    assert len(plain) == 3 and smoothing == 0.1 and len(plain[(0, 0)]) == 2  # no extra rows: as before
