@@ -119,7 +119,7 @@ def test_extra_rows_never_reach_the_oof(project, tmp_path):
     extra, extra_train = extra_competition(tmp_path / "more")
     out = copy_project(project, tmp_path / "p")
     assert main(argv(out, project["cache"], project["data"], "plus", "--pseudo", "b", "--extra-data", str(extra),
-                     "--pseudo-min-confidence", "0.2", "--pseudo-weight", "0.5")) == 0
+                     "--pseudo-weight", "0.5")) == 0
     folds = pd.read_csv(next((out / "folds").glob("*.csv")), dtype={"id": str})
     oof = pd.read_csv(out / "oof" / "plus" / "oof.csv", dtype={"id": str})
     assert sorted(oof["id"]) == sorted(folds["id"])  # every train row once, nothing else
@@ -128,10 +128,13 @@ def test_extra_rows_never_reach_the_oof(project, tmp_path):
         ids = set(fold_oof(out, "plus", k)["id"])
         assert ids == set(folds.loc[folds["fold"] == k, "id"]) and not ids & test_ids
     described = read_json(out / "oof" / "plus" / "config.json")["extra"]
-    assert described["extra_data"]["rows"] == len(extra_train) and described["pseudo"]["min_confidence"] == 0.2
+    assert described["extra_data"]["rows"] == len(extra_train) and described["pseudo"]["weight"] == 0.5
     # the extra rows were trained on: fold 0 differs from the same run without them
     assert main(argv(out, project["cache"], project["data"], "plain", "--seed", "42")) == 0
     assert not fold_oof(out, "plus", 0).equals(fold_oof(out, "plain", 0))
+    # and --pseudo-weight reaches the loss
+    assert main(argv(out, project["cache"], project["data"], "plus1", "--pseudo", "b", "--extra-data", str(extra))) == 0
+    assert not fold_oof(out, "plus", 0).equals(fold_oof(out, "plus1", 0))
 
 
 class Crash(RuntimeError):
