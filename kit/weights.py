@@ -3,8 +3,9 @@
 Tensors are matched by exact name first. A file in another naming (the same network written by another
 library) is matched by order instead: the i-th tensor of the file onto the i-th tensor of the model, every
 shape checked, BatchNorm counters (`num_batches_tracked`, absent from some files) paired among themselves.
-Either way a classifier of another class count is left at init, and a stem of another input-channel count is
-adapted with timm's `adapt_input_conv`; any other shape disagreement refuses the file, naming the tensors.
+Either way a classifier of another class count is left out (and zeroed, so predictions start uniform), a stem
+of another input-channel count is adapted with timm's `adapt_input_conv`, and any other shape disagreement
+refuses the file, naming the tensors.
 """
 from __future__ import annotations
 
@@ -193,11 +194,17 @@ def load_weights(model: nn.Module, spec: str | Path, log=print) -> Matched:
     if not any(not k.endswith(COUNTER) for k in found.tensors):
         raise ValueError(f"weights file {path}: no tensor matches the model (first keys: {list(state)[:5]})")
     model.load_state_dict(found.tensors, strict=False)
+    new_head = [k for k in _head_names(model) if k not in found.tensors]
+    with torch.no_grad():  # a random few-class head on pretrained features gives large logits that fine-tuning
+        for name, param in model.named_parameters():  # fights first (bccd, lite0: epoch-1 BCE 1.9 vs 0.64 zeroed)
+            if name in new_head:
+                param.zero_()
     own = model.state_dict()
     left = found.left_at_init(own)
     counters = sum(k.endswith(COUNTER) and k not in found.tensors for k in own)
     log(f"weights {spec}: {found.by_name} tensors by name, {found.by_order} by order, "
         f"{len(left)} left at init" + (f" ({', '.join(left[:4])}{', ...' if len(left) > 4 else ''})" if left else "")
+        + ("; the new head is zeroed" if new_head else "")
         + (f"; stem adapted to {own[found.adapted[0]].shape[1]} input channels" if found.adapted else "")
         + (f"; {len(found.unused)} file tensors unused (e.g. {found.unused[:3]})" if found.unused else "")
         + (f"; {counters} BatchNorm counters kept at init (not in the file)" if counters else ""))

