@@ -4,8 +4,11 @@ typical self-confidence). A row is an issue when its given label is below its cl
 another label is above its own:
 
 - multi-class: p(given) < t(given) and some other class k has p(k) >= t(k) -> suggested k;
-- multi-label, per (row, class): labelled 1 with p < t1 and 1 - p >= t0, or labelled 0 with p >= t1
-  (t1 = mean p over the positives, t0 = mean 1 - p over the negatives).
+- multi-label, per (row, class): labelled 1 with p < t1 and 1 - p >= t0, or labelled 0 with 1 - p < t0
+  and p >= t1 (t1 = mean p over the positives, t0 = mean 1 - p over the negatives).
+
+The list is only as good as the run: a weak model (near-constant probabilities) doubts many labels by tiny
+margins; read it from the lowest margin down.
 
 `margin` = p(given) / t(given) - p(suggested) / t(suggested): lowest = most suspicious, listed first."""
 from __future__ import annotations
@@ -38,7 +41,7 @@ def label_issues(ids, Y: np.ndarray, P: np.ndarray, classes: list[str], task: st
         for r, c in zip(*np.nonzero(Y & (P < t1) & (1 - P >= t0))):
             rows.append((ids[r], classes[c], "(not " + classes[c] + ")", P[r, c], 1 - P[r, c],
                          P[r, c] / t1[c] - (1 - P[r, c]) / t0[c]))
-        for r, c in zip(*np.nonzero(~Y & (P >= t1))):
+        for r, c in zip(*np.nonzero(~Y & (P >= t1) & (1 - P < t0))):
             rows.append((ids[r], "(not " + classes[c] + ")", classes[c], 1 - P[r, c], P[r, c],
                          (1 - P[r, c]) / t0[c] - P[r, c] / t1[c]))
     frame = pd.DataFrame(rows, columns=["id", "given", "suggested", "p_given", "p_suggested", "margin"])
