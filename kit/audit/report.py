@@ -16,8 +16,9 @@ from kit.report.plots import panel_grid, styled, subplots
 SHOWN = 24  # images or pairs per gallery
 
 
-def gallery(images: list[np.ndarray], titles: list[str], ncols: int = 6, width: float = 1.9):
-    fig, axes = panel_grid(len(images), ncols=ncols, width=width, height=width + 0.5)
+def gallery(images: list[np.ndarray], titles: list[str], ncols: int = 6, width: float = 1.9,
+            height: float | None = None):
+    fig, axes = panel_grid(len(images), ncols=ncols, width=width, height=height or width + 0.5)
     for ax, image, title in zip(axes, images, titles):
         ax.imshow(image)
         ax.set_xticks([])
@@ -44,7 +45,7 @@ def add_duplicates(page: Page, data: AuditData, pairs: pd.DataFrame, row_of: dic
               for r in shown.itertuples()]
     titles = [f"{r.split_a}:{r.id_a} | {r.split_b}:{r.id_b} {r.kind} {r.distance:.3f}"
               + (" LABELS DIFFER" if r.labels_agree is False else "") for r in shown.itertuples()]
-    page.figure(gallery(images, titles, ncols=4, width=2.8), "duplicates", f"the first {len(shown)} pairs",
+    page.figure(gallery(images, titles, ncols=4, width=2.8, height=2.0), "duplicates", f"the first {len(shown)} pairs",
                 photos=True)
     page.table(pairs.head(100), "duplicate-pairs", "duplicates.csv (first 100 rows)")
 
