@@ -159,9 +159,10 @@ def test_extra_data_and_teacher_runs_resume_and_reproduce(project, tmp_path):
         run_cv(cfg, quiet=True, on_epoch=crash, log=lambda *a, **k: None)
     assert (out / "oof" / "cut" / "fold1" / "last.pt").exists() and not (out / "oof" / "cut" / "oof.csv").exists()
     assert main(argv(out, project["cache"], project["data"], "cut", *flags, "--resume")) == 0
+    cut, whole = out / "oof" / "cut", out / "oof" / "whole"
     for file in ("oof.csv", "test.csv"):
-        pd.testing.assert_frame_equal(pd.read_csv(out / "oof" / "cut" / file), pd.read_csv(out / "oof" / "whole" / file))
-    assert read_json(out / "oof" / "cut" / "config.json")["extra"] == read_json(out / "oof" / "whole" / "config.json")["extra"]
+        pd.testing.assert_frame_equal(pd.read_csv(cut / file), pd.read_csv(whole / file))
+    assert read_json(cut / "config.json")["extra"] == read_json(whole / "config.json")["extra"]
 
 
 def test_resume_refuses_a_source_that_changed(project, tmp_path, capsys):
