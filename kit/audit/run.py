@@ -106,7 +106,7 @@ def audit(cfg: TrainConfig, out_dir: Path, run: str | None, thumb_size: int, max
 
     lap("outliers (isolation forest)")
     shift_parts = None
-    if is_test.any():
+    if min(is_test.sum(), (~is_test).sum()) >= 2:  # K-fold AUC needs two rows of each split
         auc, p_test = shift.adversarial_validation(X, is_test, seed=seed)
         test_like = pd.DataFrame({"id": data.ids[~is_test], "p_test": p_test[~is_test],
                                   "row": np.flatnonzero(~is_test)}).sort_values("p_test", ascending=False,
