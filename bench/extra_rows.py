@@ -90,22 +90,22 @@ def main(argv=None):
             rows.append({"seed": seed, "variant": variant, "run": run_dir.name,
                          **scores_of(run_dir, data / "solution.csv")})
         print(f"seed {seed} done after {time.perf_counter() - started:.0f}s", flush=True)
-    table = pd.DataFrame(rows)
-    for metric in ("accuracy", "macro_f1"):
-        table[f"gap_{metric}"] = table[f"oof_{metric}"] - table[f"test_{metric}"]
-    out = Path(args.out)
-    write_csv(table, out.with_suffix(".csv"))
-    write_markdown(table, out.with_suffix(".md"), args, time.perf_counter() - started)
+        table = pd.DataFrame(rows)  # written after every seed: a cut-short benchmark still leaves its table
+        for metric in ("accuracy", "macro_f1"):
+            table[f"gap_{metric}"] = table[f"oof_{metric}"] - table[f"test_{metric}"]
+        out = Path(args.out)
+        write_csv(table, out.with_suffix(".csv"))
+        write_markdown(table, out.with_suffix(".md"), args, time.perf_counter() - started, seed + 1)
     print(out.with_suffix(".md").read_text())
 
 
-def write_markdown(table: pd.DataFrame, path: Path, args, seconds: float) -> None:
+def write_markdown(table: pd.DataFrame, path: Path, args, seconds: float, seeds_done: int) -> None:
     cols = ["oof_accuracy", "test_accuracy", "gap_accuracy", "oof_macro_f1", "test_macro_f1", "gap_macro_f1"]
     order = list(dict.fromkeys(table["variant"]))
     mean = table.groupby("variant")[cols].mean().loc[order]
     std = table.groupby("variant")[cols].std().loc[order]
     plain = table[table["variant"] == "a plain"].set_index("seed")
-    lines = [f"# Extra training rows on {Path(args.data).name} ({args.seeds} seeds)", "",
+    lines = [f"# Extra training rows on {Path(args.data).name} ({seeds_done} of {args.seeds} seeds)", "",
              f"`python bench/extra_rows.py --img-size {args.img_size} --epochs {args.epochs} --folds {args.folds} "
              f"--seeds {args.seeds} --distill-alpha {args.distill_alpha}` ({args.model}, every run --select last, "
              f"--symmetry d4 augmentation, no TTA; one shared folds file; {seconds / 60:.1f} min on this "
