@@ -112,7 +112,8 @@ def write_markdown(table: pd.DataFrame, path: Path, args, seconds: float, seeds_
              f"machine's CPU, 1 thread).", "",
              "mean ± std over seeds; gap = OOF - test (positive: the OOF overrates the run).", "",
              "| variant | OOF acc | test acc | gap acc | OOF macro F1 | test macro F1 | gap macro F1 | "
-             "test acc - plain's (paired) | gap acc - plain's (paired) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "test acc - plain's (paired) | gap acc - plain's (paired) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for variant in order:
         rows = table[table["variant"] == variant].set_index("seed")
         paired = [rows[c] - plain[c] for c in ("test_accuracy", "gap_accuracy")]
