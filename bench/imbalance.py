@@ -21,7 +21,8 @@ Methods: none, class-weight, sampler, selective, selective:<target>, rare (`--ba
 reweighting) and <balance>+rare (e.g. selective+rare: the rare sampler's batches, selectively weighted).
 Augmentation follows --symmetry (default d4: these are microscopy images; runs before the option used d4);
 channels_last is fixed off so no run depends on a timing. One torch thread by default (--threads).
-Measured: a run takes about 1 minute on 2 shared CPU cores (36 default runs: 35-45 minutes).
+Measured (AMD EPYC, 2 shared cores, one thread, under the heavy-job lock): 20-45 s a run; the 36 default
+runs about 20 minutes.
 Finished runs under --work-dir are reused, so an interrupted benchmark resumes where it stopped.
 """
 from __future__ import annotations
