@@ -5,7 +5,7 @@ Both arms use `--select last` (a fixed schedule), so neither the OOF nor the loc
 seen by training) comes from an epoch chosen on the rows it is measured on. For each seed and arm: OOF and test
 accuracy / macro F1 / log loss; then mean ± std over seeds and the paired difference pretrained - scratch.
 
-    python bench/transfer.py            # pbc (../shared/data/pbc), 64 px, 5 epochs (1 head-only), 3 folds, 3 seeds
+    python bench/transfer.py            # pbc (../shared/data/pbc), 64 px, 4 epochs (1 head-only), 3 folds, 3 seeds
     python bench/transfer.py --arms pretrained scratch scratch-default   # + scratch at kit's own lr/warmup, no freeze
 Finished runs under --work-dir are reused, so an interrupted benchmark resumes.
 """
@@ -79,7 +79,7 @@ def main(argv=None):
     parser.add_argument("--model", default="tf_efficientnet_lite0")
     parser.add_argument("--arms", nargs="+", default=["pretrained", "scratch"], choices=list(ARMS))
     parser.add_argument("--img-size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--freeze-epochs", type=int, default=1)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup-epochs", type=int, default=0)
