@@ -3,7 +3,8 @@
 Data: the embedded bccd (364 photos, 320x240), the real pbc competition (3,419 cell images, 360x363) when
 ../shared/data/pbc exists, and synthetic sets of N smooth random 96x96 JPEGs (20% test, 1% planted copies)
 that show how the cost grows with N. With --run-on-pbc the pbc audit is repeated with a finished run's
-embeddings (a resnet10t trained for one epoch on 2 folds at 48 px, only to have checkpoints).
+embeddings in the outlier and shift features (a resnet10t trained for one epoch on 2 folds at 48 px, only
+to have checkpoints; embedding near-duplicates are opt-in, --min-cosine, and off here).
 
     flock /tmp/kit-heavy.lock python bench/audit.py                 # bccd, pbc, synthetic 2000 and 8000
     flock /tmp/kit-heavy.lock python bench/audit.py --synthetic 1000 4000 16000 --run-on-pbc
@@ -83,10 +84,10 @@ def time_audit(name: str, data: Path, run: str | None = None, oof_dir: Path | No
         shutil.rmtree(cache, ignore_errors=True)  # cold: every image decoded
     cfg = TrainConfig(data=str(data), cache_dir=str(cache), oof_dir=str(oof_dir or WORK / "oof"))
     started = time.perf_counter()
-    result = audit(cfg, WORK / "out", run, 64, 6, 0.98, 4.0, 0, log=lambda *a, **k: None)
+    result = audit(cfg, WORK / "out", run, 64, 6, None, 4.0, 0, log=lambda *a, **k: None)
     total = time.perf_counter() - started
     n = int(sum(1 for _ in (data / "images").iterdir()))
-    row = {"data": name, "images": n, "run embeddings": "yes" if run else "no", "seconds": round(total, 2),
+    row = {"data": name, "images": n, "with run": "yes" if run else "no", "seconds": round(total, 2),
            "seconds per 1,000 images": round(1000 * total / n, 2),
            "pairs found": result.counts["duplicate pairs"], "train/test AUC": round(result.auc or float("nan"), 3)}
     row.update({k: round(v, 2) for k, v in result.seconds.items()})

@@ -29,8 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "and gallery (through the kit's cache)")
     parser.add_argument("--max-hamming", type=int, default=6, help="near duplicates: perceptual hashes at most "
                         "this many of 64 bits apart (unrelated photos here were 8 or more)")
-    parser.add_argument("--min-cosine", type=float, default=0.98,
-                        help="near duplicates: cosine of the run's centred embeddings at least this (with --run)")
+    parser.add_argument("--min-cosine", type=float, default=None,
+                        help="near duplicates also by the run's embeddings: centred cosine at least this (with "
+                             "--run; off by default: a 1-epoch pbc run at 0.98 paired 9,589 unrelated images, "
+                             "so use it with a strong, e.g. pretrained, run)")
     parser.add_argument("--outlier-z", type=float, default=4.0,
                         help="outliers: isolation-forest score this many robust standard deviations above median")
     parser.add_argument("--seed", type=int, default=0, help="seed of the forests and the PCA")

@@ -2,7 +2,7 @@
 
 Kinds, strongest first: `exact` (same decoded pixels), `phash` (perceptual hash within `max_hamming` of 64
 bits: re-encoded, resized, lightly edited copies), `embedding` (cosine similarity of a run's centred
-features at least `min_cosine`). A pair is listed once, under its strongest kind. Clusters are the
+features at least `min_cosine`, opt-in: only as good as the run). A pair is listed once, under its strongest kind. Clusters are the
 connected components of all pairs; the train members of a cluster form one group of groups.csv, so
 `kit.cv --groups-file` keeps them in one fold (a chain through a test image counts too)."""
 from __future__ import annotations
@@ -41,7 +41,7 @@ def embedding_pairs(unit: np.ndarray, min_cosine: float, block: int = 1024):
 
 
 def find_duplicates(data: AuditData, digests: list[str], hashes: np.ndarray, max_hamming: int,
-                    unit_embeddings: np.ndarray | None = None, min_cosine: float = 0.98) -> pd.DataFrame:
+                    unit_embeddings: np.ndarray | None = None, min_cosine: float | None = None) -> pd.DataFrame:
     """duplicates.csv: one row per pair, strongest kind first; `distance` is 0 for exact, the Hamming
     distance / 64 for phash, 1 - cosine for embedding; `labels_agree` for train-train pairs (else empty)."""
     found: dict[tuple[int, int], tuple[str, float]] = {}
@@ -50,7 +50,7 @@ def find_duplicates(data: AuditData, digests: list[str], hashes: np.ndarray, max
     a, b, d = close_hashes(hashes, max_hamming)
     for a_, b_, d_ in zip(a, b, d):
         found.setdefault((int(a_), int(b_)), ("phash", d_ / HASH_BITS))
-    if unit_embeddings is not None:
+    if unit_embeddings is not None and min_cosine is not None:
         for a_, b_, d_ in embedding_pairs(unit_embeddings, min_cosine):
             found.setdefault((int(a_), int(b_)), ("embedding", float(d_)))
     rows = []

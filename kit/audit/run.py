@@ -60,7 +60,7 @@ def reduced(x: np.ndarray, dims: int, seed: int) -> np.ndarray:
 
 
 def audit(cfg: TrainConfig, out_dir: Path, run: str | None, thumb_size: int, max_hamming: int,
-          min_cosine: float, outlier_z: float, seed: int, log=print) -> AuditResult:
+          min_cosine: float | None, outlier_z: float, seed: int, log=print) -> AuditResult:
     from kit.crossval import load_data
 
     seconds, last = {}, [time.perf_counter()]
@@ -81,6 +81,7 @@ def audit(cfg: TrainConfig, out_dir: Path, run: str | None, thumb_size: int, max
     lap("exact digests (full decode)")
     stats = features.image_statistics(data.thumbs, facts)
     blocks = [stats.to_numpy(dtype=np.float64), features.pixel_embedding(data.thumbs, seed=seed)]
+    lap("statistics + pixel embedding")
     unit = None
     if config is not None and config.get("kind") == "run":
         from kit.audit.embeddings import centred_unit, run_embeddings
@@ -88,9 +89,8 @@ def audit(cfg: TrainConfig, out_dir: Path, run: str | None, thumb_size: int, max
         embedded = run_embeddings(run_dir, config, data.sources, data.ids, cfg.cache_dir, cfg.device, log=log)
         unit = centred_unit(embedded)
         blocks.append(reduced(embedded, 16, seed))
-        lap("run embeddings")
+        lap("embeddings of the run (fold 0)")
     X = features.standardized(*blocks)
-    lap("statistics + pixel embedding")
 
     pairs = duplicates.find_duplicates(data, digests, hashes.phash(data.thumbs), max_hamming, unit, min_cosine)
     groups = duplicates.groups_frame(data, duplicates.clusters(data, pairs))
