@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -27,21 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kit.blend import main as blend_main  # noqa: E402
 from kit.config import TrainConfig  # noqa: E402
 from kit.crossval import run_cv  # noqa: E402
-from kit.metrics import all_scores  # noqa: E402
-from kit.runs import ID, is_complete, load_run, write_csv  # noqa: E402
+from kit.runs import is_complete, write_csv  # noqa: E402
+from scoring import scores_of  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PBC = HERE.parents[1] / "shared" / "data" / "pbc"
-def test_labels(solution: Path, ids, classes: list[str]) -> np.ndarray:
-    sol = pd.read_csv(solution, dtype=str).set_index(ID).loc[ids]
-    return np.eye(len(classes))[[classes.index(c) for c in sol.iloc[:, 0]]]
-
-
-def scores_of(run_dir: Path, solution: Path) -> dict:
-    run = load_run(run_dir)
-    oof = all_scores(run.labels(), run.oof_matrix(), run.task)
-    test = all_scores(test_labels(solution, run.test[ID], run.classes), run.test_matrix(), run.task)
-    return {**{f"oof_{k}": v for k, v in oof.items()}, **{f"test_{k}": v for k, v in test.items()}}
 
 
 def train(base: dict, oof_dir: Path, name: str, **extra) -> Path:
