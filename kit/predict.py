@@ -28,6 +28,7 @@ from kit.data.sample import LABELS, LONG, SubmissionFormat
 from kit.inference import predict, tta_views
 from kit.model import create_model
 from kit.runs import ID, file_sha256, read_json, write_csv
+from kit.runs import leaf_runs as find_leaf_runs
 from kit.runtime import resolve_runtime
 from kit.submission import SubmissionError, read_thresholds, submission_frame
 
@@ -70,16 +71,9 @@ def read_member(oof_dir: Path, name: str) -> dict:
     return config
 
 
-def leaf_runs(oof_dir: Path, name: str, seen=None) -> dict[str, dict]:
+def leaf_runs(oof_dir: Path, name: str) -> dict[str, dict]:
     """{run name: config} of every training run under `name` (itself, or a blend's members, recursively)."""
-    seen = {} if seen is None else seen
-    config = read_member(oof_dir, name)
-    if config.get("kind", "run") == "run":
-        seen[name] = config
-    else:
-        for member in config["runs"]:
-            leaf_runs(oof_dir, member, seen)
-    return seen
+    return find_leaf_runs(oof_dir, name, read_member)
 
 
 def load_fold_model(path: Path, cfg, n_classes: int, device: str | None):

@@ -139,3 +139,16 @@ def finished_runs(oof_dir: str | Path) -> list[Path]:
     """Every complete run/blend folder under `oof_dir`, sorted by name."""
     oof_dir = Path(oof_dir)
     return sorted(p for p in oof_dir.iterdir() if p.is_dir() and is_complete(p)) if oof_dir.exists() else []
+
+
+def leaf_runs(oof_dir: str | Path, name: str, read, seen: dict | None = None) -> dict[str, dict]:
+    """{run name: config} of every training run under `name` (itself, or a blend's members, recursively);
+    `read(oof_dir, name)` returns a config.json, raising the caller's own error for a missing one."""
+    seen = {} if seen is None else seen
+    config = read(oof_dir, name)
+    if config.get("kind", "run") == "run":
+        seen[name] = config
+    else:
+        for member in config["runs"]:
+            leaf_runs(oof_dir, member, read, seen)
+    return seen

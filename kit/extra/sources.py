@@ -21,6 +21,7 @@ import pandas as pd
 
 from kit.blend.recipe import combine
 from kit.runs import FOLD, ID, file_sha256, load_run, read_json
+from kit.runs import leaf_runs as find_leaf_runs
 
 
 class SourceError(ValueError):
@@ -34,16 +35,9 @@ def source_config(oof_dir: Path, name: str) -> dict:
     return read_json(path)
 
 
-def leaf_runs(oof_dir: Path, name: str, seen: dict | None = None) -> dict[str, dict]:
+def leaf_runs(oof_dir: Path, name: str) -> dict[str, dict]:
     """{run name: config} of every training run under `name` (itself, or a blend's members, recursively)."""
-    seen = {} if seen is None else seen
-    config = source_config(oof_dir, name)
-    if config.get("kind", "run") == "run":
-        seen[name] = config
-    else:
-        for member in config["runs"]:
-            leaf_runs(oof_dir, member, seen)
-    return seen
+    return find_leaf_runs(oof_dir, name, source_config)
 
 
 def fold_recipe(oof_dir: Path, name: str, fold: int) -> tuple[dict, dict]:
