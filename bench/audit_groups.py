@@ -80,6 +80,15 @@ def scores(run_dir: Path, solution: pd.DataFrame, copies: dict) -> dict:
                           "test": (Yt, test[classes].to_numpy(float))}.items():
         s = metrics.all_scores(y, p, task)
         row[f"{where} accuracy"], row[f"{where} macro F1"] = round(s["accuracy"], 4), round(s["macro_f1"], 4)
+    # the rows of planted pairs: was the other image of the pair in this row's training folds (a leak)?
+    fold = dict(zip(oof["id"], oof["fold"]))
+    position = {i: k for k, i in enumerate(oof["id"])}
+    correct = Y.argmax(1) == P.argmax(1)
+    for leaked in (True, False):
+        rows = [position[i] for c, o in copies.items() if (fold[c] != fold[o]) == leaked for i in (c, o)]
+        name = "pair rows, twin in training" if leaked else "pair rows, twin held out too"
+        row[f"{name}: n"] = len(rows)
+        row[f"{name}: OOF accuracy"] = round(float(correct[rows].mean()), 4) if rows else "n/a"
     return row
 
 
