@@ -66,10 +66,11 @@ def table_lines(table: pd.DataFrame, args, command: str) -> list[str]:
             lines.append(f"\n{arm}: the same but " + ", ".join(f"{k.replace('_', ' ')} {v}"
                                                              for k, v in ARMS[arm][1].items()) + ".")
     arms = {a: g.set_index("seed") for a, g in table.groupby("arm")}
-    if {"pretrained", "scratch"} <= arms.keys():
-        lines.append("\nPaired over seeds, pretrained - scratch: " + "; ".join(
-            f"{col.replace('_', ' ')} {fmt(arms['pretrained'][col] - arms['scratch'][col])}"
-            for col in ("test_accuracy", "test_macro_f1", "oof_accuracy", "oof_macro_f1")))
+    for other in ("scratch", "scratch-default"):
+        if {"pretrained", other} <= arms.keys():
+            lines.append(f"\nPaired over seeds, pretrained - {other}: " + "; ".join(
+                f"{col.replace('_', ' ')} {fmt(arms['pretrained'][col] - arms[other][col])}"
+                for col in ("test_accuracy", "test_macro_f1", "oof_accuracy", "oof_macro_f1")))
     return lines
 
 
