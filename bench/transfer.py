@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.selection import scores_of  # noqa: E402
+from scoring import scores_of  # noqa: E402  (bench/scoring.py)
 from kit.config import TrainConfig  # noqa: E402
 from kit.crossval import run_cv  # noqa: E402
 from kit.runs import write_csv  # noqa: E402
