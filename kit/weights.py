@@ -125,21 +125,27 @@ def _mismatch(path, file_key, value, model_key, target, how: str) -> ValueError:
                       f"model's {model_key} {tuple(target.shape)}; the file holds another architecture")
 
 
+def _place(found: Matched, key: str, value, mine: str, own: dict, stem, head, path, where: str) -> int:
+    """File tensor `key` onto the model's `mine`: loaded (1), or a head left at init (0); refused if it
+    cannot fit."""
+    tensor, adapted = _fit(mine, value, own[mine], stem, head)
+    if adapted is None:
+        raise _mismatch(path, key, value, mine, own[mine], where)
+    if tensor is None:
+        found.head.append(mine)
+        return 0
+    found.tensors[mine] = tensor
+    found.adapted += [mine] if adapted else []
+    return 1
+
+
 def match_by_name(state: dict, own: dict, stem, head, path) -> Matched:
     found = Matched()
     for key, value in state.items():
         if key not in own:
             found.unused.append(key)
             continue
-        tensor, adapted = _fit(key, value, own[key], stem, head)
-        if adapted is None:
-            raise _mismatch(path, key, value, key, own[key], "")
-        if tensor is None:
-            found.head.append(key)
-            continue
-        found.tensors[key] = tensor
-        found.by_name += 1
-        found.adapted += [key] if adapted else []
+        found.by_name += _place(found, key, value, key, own, stem, head, path, "")
     return found
 
 
@@ -155,16 +161,8 @@ def match_by_order(state: dict, own: dict, stem, head, path) -> Matched:
         if not counters and len(theirs) == len(ours) - len(head) and all(k in head for k in ours[len(theirs):]):
             ours = ours[:len(theirs)]  # a file without the classifier (a backbone only)
         for key, mine in zip(theirs, ours):
-            tensor, adapted = _fit(mine, state[key], own[mine], stem, head)
-            if adapted is None:
-                where = f"names differ from the model's, and by order its #{position[key]} "
-                raise _mismatch(path, key, state[key], mine, own[mine], where)
-            if tensor is None:
-                found.head.append(mine)
-                continue
-            found.tensors[mine] = tensor
-            found.by_order += 1
-            found.adapted += [mine] if adapted else []
+            where = f"names differ from the model's, and by order its #{position[key]} "
+            found.by_order += _place(found, key, state[key], mine, own, stem, head, path, where)
         if len(theirs) != len(ours):
             raise ValueError(f"weights file {path}: names differ from the model's, and by order the file has "
                              f"{len(theirs)} tensors for the model's {len(ours)} (BatchNorm counters apart): "
