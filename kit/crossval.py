@@ -126,8 +126,9 @@ def prepare_run(cfg: TrainConfig, todo: list[int], resume: bool, overwrite: bool
     if interrupted and not resume and not overwrite:
         raise RunError(f"{run_dir}: folds {interrupted} were interrupted; pass --resume to continue them "
                        f"or --overwrite to start the run again")
-    check_run_dir(run_dir, cfg, Path(cfg.folds_dir) / folds_file_name(comp, cfg.folds, cfg.fold_seed), overwrite)
-    extra = plan_extra(cfg, comp, folds_file_name(comp, cfg.folds, cfg.fold_seed), log=log)  # kit/extra/
+    folds_name = folds_file_name(comp, cfg.folds, cfg.fold_seed)  # hashes the labels and groups: once
+    check_run_dir(run_dir, cfg, Path(cfg.folds_dir) / folds_name, overwrite)
+    extra = plan_extra(cfg, comp, folds_name, log=log)  # kit/extra/
     # --- decode + resize once, shared by every fold (and every later run at this size); checks every image
     images, test_images = cached_inputs(cfg, comp, log=log)
     # --- only now write anything: the folds (once per data, K and seed), then the run's config
